@@ -1,5 +1,5 @@
 // containerd-shim-process-v2: process-isolated and host-process Windows containers.
-#include "shimcore/sandbox_kind.h"
 #include "shimcore/shim/main.h"
+#include "shimcore/sandbox_kind.h"
 
 int main(int argc, char** argv) { return shimcore::shim::run(shimcore::process_kind(), argc, argv); }

@@ -1,8 +1,14 @@
 // The shim binary's command-line edge: parse flags, dispatch the action, turn errors into exit statuses.
 #include "shimcore/shim/main.h"
 
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#else
 #include <unistd.h>
+#endif
 
+#include <cstdio>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -90,7 +96,15 @@ int run(const SandboxKind& kind, int argc, char** argv) {
   const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   // An interactive terminal on stdin carries no runtime options; do not wait for it.
   std::istringstream no_input;
-  std::istream& in = ::isatty(STDIN_FILENO) != 0 ? static_cast<std::istream&>(no_input) : std::cin;
+#ifdef _WIN32
+  // -info and delete write protobuf bytes to stdout: no CRLF translation.
+  ::_setmode(::_fileno(stdout), _O_BINARY);
+  ::_setmode(::_fileno(stdin), _O_BINARY);
+  const bool interactive = ::_isatty(::_fileno(stdin)) != 0;
+#else
+  const bool interactive = ::isatty(STDIN_FILENO) != 0;
+#endif
+  std::istream& in = interactive ? static_cast<std::istream&>(no_input) : std::cin;
   const int status = run(kind, args, in, std::cout, std::cerr);
   std::cout.flush();
   return status;

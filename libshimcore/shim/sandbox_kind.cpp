@@ -1,22 +1,24 @@
 // The list of sandbox kinds compiled into this build.
 #include "shimcore/sandbox_kind.h"
 
-#include <array>
+#include <vector>
 
 namespace shimcore {
 
 std::span<const SandboxKind* const> compiled_kinds() noexcept {
-  static const auto kinds = std::to_array<const SandboxKind*>({
+  static const std::vector<const SandboxKind*> kinds = [] {
+    std::vector<const SandboxKind*> list;
 #if SHIMCORE_HAS_LCOW
-      &lcow_kind(),
+    list.push_back(&lcow_kind());
 #endif
 #if SHIMCORE_HAS_WCOW
-      &wcow_kind(),
+    list.push_back(&wcow_kind());
 #endif
 #if SHIMCORE_HAS_PROCESS
-      &process_kind(),
+    list.push_back(&process_kind());
 #endif
-  });
+    return list;
+  }();
   return kinds;
 }
 

@@ -36,9 +36,9 @@ TEST_CASE("each single-shim preset builds exactly its own shim", "[presets][slow
   const fs::path build_dir = fs::path(SHIMCORE_SCRATCH_DIR) / kind;
 
   // The preset exactly as a user runs it, only redirected to a scratch folder and without the test binaries.
-  const auto configure = run_process({SHIMCORE_CMAKE, "--preset", kind, "-B", build_dir.string(),
-                                      "-DSHIMCORE_BUILD_TESTS=OFF"},
-                                     {}, SHIMCORE_SOURCE_DIR);
+  const auto configure =
+      run_process({SHIMCORE_CMAKE, "--preset", kind, "-B", build_dir.string(), "-DSHIMCORE_BUILD_TESTS=OFF"}, {},
+                  SHIMCORE_SOURCE_DIR);
   INFO(configure.out << configure.err);
   REQUIRE(configure.exit_status == 0);
   const auto build = run_process({SHIMCORE_CMAKE, "--build", build_dir.string()});

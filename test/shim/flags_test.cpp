@@ -8,10 +8,10 @@
 #include "shimcore/errdefs.h"
 #include "shimcore/shim/flags.h"
 
+using Catch::Matchers::ContainsSubstring;
 using shimcore::ErrorKind;
 using shimcore::shim::Action;
 using shimcore::shim::parse_flags;
-using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
@@ -46,8 +46,8 @@ TEST_CASE("containerd's start invocation", "[shim][flags]") {
 }
 
 TEST_CASE("containerd's delete invocation carries -bundle", "[shim][flags]") {
-  const auto flags = parse({"-namespace", "k8s.io", "-address", "/a.sock", "-publish-binary", "/bin/c", "-id",
-                            "sb1", "-bundle", "/state/sb1", "delete"});
+  const auto flags = parse({"-namespace", "k8s.io", "-address", "/a.sock", "-publish-binary", "/bin/c", "-id", "sb1",
+                            "-bundle", "/state/sb1", "delete"});
   CHECK(flags.bundle == "/state/sb1");
   CHECK(flags.namespace_name == "k8s.io");
   CHECK_FALSE(flags.debug);

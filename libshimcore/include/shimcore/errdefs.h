@@ -35,11 +35,24 @@ enum class ErrorKind : std::uint8_t {
 
 // Every kind, in declaration order; lets tests and tables iterate without repeating the list.
 inline constexpr ErrorKind kAllErrorKinds[] = {
-    ErrorKind::Unknown,          ErrorKind::InvalidArgument,  ErrorKind::NotFound,     ErrorKind::AlreadyExists,
-    ErrorKind::PermissionDenied, ErrorKind::ResourceExhausted, ErrorKind::FailedPrecondition, ErrorKind::Conflict,
-    ErrorKind::NotModified,      ErrorKind::Aborted,          ErrorKind::OutOfRange,   ErrorKind::Unimplemented,
-    ErrorKind::Internal,         ErrorKind::Unavailable,      ErrorKind::DataLoss,     ErrorKind::Unauthenticated,
-    ErrorKind::Canceled,         ErrorKind::DeadlineExceeded,
+    ErrorKind::Unknown,
+    ErrorKind::InvalidArgument,
+    ErrorKind::NotFound,
+    ErrorKind::AlreadyExists,
+    ErrorKind::PermissionDenied,
+    ErrorKind::ResourceExhausted,
+    ErrorKind::FailedPrecondition,
+    ErrorKind::Conflict,
+    ErrorKind::NotModified,
+    ErrorKind::Aborted,
+    ErrorKind::OutOfRange,
+    ErrorKind::Unimplemented,
+    ErrorKind::Internal,
+    ErrorKind::Unavailable,
+    ErrorKind::DataLoss,
+    ErrorKind::Unauthenticated,
+    ErrorKind::Canceled,
+    ErrorKind::DeadlineExceeded,
 };
 
 // gRPC / ttrpc status codes (google.rpc.Code numbering).

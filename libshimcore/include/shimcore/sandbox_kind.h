@@ -16,7 +16,7 @@ struct SandboxKind {
   std::string_view runtime_type;  // io.containerd.<id>.v2: the runtime name operators put in containerd's config
   std::string_view guest_os;      // OCI/containerd platform OS of the containers it runs: "linux" or "windows"
   Isolation isolation;
-  std::string_view summary;       // one line for -h
+  std::string_view summary;  // one line for -h
 };
 
 #if SHIMCORE_HAS_LCOW
