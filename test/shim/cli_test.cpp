@@ -30,7 +30,7 @@ TEST_CASE("every compiled shim binary exists", "[shim][cli]") {
   }
 }
 
-TEST_CASE("-v prints one version line and exits 0", "[shim][cli]") {
+TEST_CASE("flag -v prints one version line and exits 0", "[shim][cli]") {
   for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
     CAPTURE(kind->binary_name);
     const auto result = run_process({shim_path(*kind), "-v"});
@@ -52,7 +52,7 @@ TEST_CASE("an unknown flag is a usage error on stderr", "[shim][cli]") {
   }
 }
 
-TEST_CASE("-h lists every flag containerd passes", "[shim][cli]") {
+TEST_CASE("flag -h lists every flag containerd passes", "[shim][cli]") {
   for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
     CAPTURE(kind->binary_name);
     const auto result = run_process({shim_path(*kind), "-h"});
@@ -66,7 +66,7 @@ TEST_CASE("-h lists every flag containerd passes", "[shim][cli]") {
   }
 }
 
-TEST_CASE("-info prints a containerd.types.RuntimeInfo", "[shim][cli]") {
+TEST_CASE("flag -info prints a containerd.types.RuntimeInfo", "[shim][cli]") {
   for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
     CAPTURE(kind->binary_name);
     SECTION("without options (stdin is /dev/null for containerd)") {
