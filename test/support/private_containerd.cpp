@@ -1,0 +1,199 @@
+// Private containerd for interop tests: config, start, readiness, ctr, cleanup.
+#include "private_containerd.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+extern char** environ;
+
+namespace shimcore::testing {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+fs::path containerd_bin_dir() {
+  const char* from_env = std::getenv("SHIMCORE_CONTAINERD_DIR");
+  const fs::path dir = from_env != nullptr ? fs::path(from_env) : fs::path(SHIMCORE_CONTAINERD_DIR);
+  if (!fs::exists(dir / "containerd") || !fs::exists(dir / "ctr")) {
+    throw std::runtime_error("containerd not found in " + dir.string() + ": run scripts/bootstrap first");
+  }
+  return dir;
+}
+
+fs::path busybox_path() {
+  const char* from_env = std::getenv("SHIMCORE_BUSYBOX");
+  const fs::path path = from_env != nullptr ? fs::path(from_env) : fs::path(SHIMCORE_BUSYBOX);
+  if (!fs::exists(path)) throw std::runtime_error("busybox not found at " + path.string() + ": run scripts/bootstrap");
+  return path;
+}
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+                                     const std::string& output_file) {
+  std::array<int, 2> pipe_fds{-1, -1};
+  if (output_file.empty() && ::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
+    throw std::system_error(errno, std::generic_category(), "pipe2");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (output_file.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  }
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> env_strings;
+  for (char** entry = environ; *entry != nullptr; ++entry) env_strings.emplace_back(*entry);
+  for (const std::string& extra : extra_env) {
+    const std::string key = extra.substr(0, extra.find('=') + 1);
+    std::erase_if(env_strings, [&](const std::string& existing) { return existing.starts_with(key); });
+    env_strings.push_back(extra);
+  }
+  std::vector<char*> env;
+  for (std::string& entry : env_strings) env.push_back(entry.data());
+  env.push_back(nullptr);
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  const int error = ::posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (pipe_fds[1] >= 0) ::close(pipe_fds[1]);
+  if (error != 0) {
+    if (pipe_fds[0] >= 0) ::close(pipe_fds[0]);
+    throw std::system_error(error, std::generic_category(), "spawn " + argv[0]);
+  }
+  stdout_fd_ = pipe_fds[0];
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  kill_and_wait();
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+}
+
+void BackgroundProcess::kill_and_wait() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+std::optional<std::string> BackgroundProcess::read_line(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (const auto newline = buffer_.find('\n'); newline != std::string::npos) {
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return line;
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || stdout_fd_ < 0) return std::nullopt;
+    pollfd poll_fd{stdout_fd_, POLLIN, 0};
+    if (::poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    std::array<char, 4096> chunk{};
+    const ssize_t n = ::read(stdout_fd_, chunk.data(), chunk.size());
+    if (n <= 0) return std::nullopt;
+    buffer_.append(chunk.data(), static_cast<std::size_t>(n));
+  }
+}
+
+PrivateContainerd::PrivateContainerd(const std::vector<fs::path>& extra_path) {
+  const fs::path bin = containerd_bin_dir();
+  std::random_device random;
+  // Short: containerd's own socket path must fit in sun_path.
+  dir_ = fs::path("/tmp") / ("shimcore-ctd-" + std::to_string(random() % 1000000));
+  fs::create_directories(dir_);
+  const std::string root = (dir_ / "root").string();
+  std::ofstream config(dir_ / "config.toml");
+  config << "version = 3\n"
+         << "root = '" << root << "'\n"
+         << "state = '" << state_dir().string() << "'\n"
+         << "disabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.runtime', "
+            "'io.containerd.cri.v1.images', 'io.containerd.podsandbox.controller.v1.podsandbox', "
+            "'io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.btrfs', "
+            "'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.zfs', "
+            "'io.containerd.snapshotter.v1.blockfile', 'io.containerd.snapshotter.v1.erofs', "
+            "'io.containerd.differ.v1.erofs']\n"
+         << "[grpc]\n  address = '" << grpc_socket() << "'\n"
+         << "[debug]\n  level = 'debug'\n"
+         << "[plugins.'io.containerd.internal.v1.opt']\n  path = '" << (dir_ / "opt").string() << "'\n";
+  config.close();
+  std::string path;
+  for (const fs::path& extra : extra_path) path += extra.string() + ":";
+  path += bin.string() + ":" + (std::getenv("PATH") != nullptr ? std::getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin");
+  daemon_.emplace(std::vector<std::string>{(bin / "containerd").string(), "--config", (dir_ / "config.toml").string()},
+                  std::vector<std::string>{"PATH=" + path}, (dir_ / "containerd.log").string());
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(grpc_socket()) && fs::exists(ttrpc_socket()) && ctr({"version"}).exit_status == 0) return;
+    std::this_thread::sleep_for(50ms);
+  }
+  const std::string text = this->log();
+  daemon_.reset();
+  throw std::runtime_error("private containerd did not start; log:\n" + text);
+}
+
+PrivateContainerd::~PrivateContainerd() {
+  // Tasks still running: kill them so their shims exit, then stop containerd and remove everything.
+  const ProcessResult tasks = ctr({"task", "ls", "-q"});
+  std::istringstream ids(tasks.out);
+  for (std::string id; std::getline(ids, id);) {
+    if (id.empty()) continue;
+    ctr({"task", "kill", "-s", "9", id});
+    for (int i = 0; i < 50 && ctr({"task", "delete", id}).exit_status != 0; ++i) std::this_thread::sleep_for(100ms);
+    ctr({"container", "delete", id});
+  }
+  daemon_.reset();
+  std::error_code ignored;
+  fs::remove_all(dir_, ignored);
+}
+
+std::string PrivateContainerd::log() const {
+  std::ifstream in(dir_ / "containerd.log");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> PrivateContainerd::ctr_argv(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{(containerd_bin_dir() / "ctr").string(), "-a", grpc_socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+ProcessResult PrivateContainerd::ctr(const std::vector<std::string>& args) const { return run_process(ctr_argv(args)); }
+
+fs::path PrivateContainerd::make_busybox_rootfs(const std::string& name) const {
+  const fs::path rootfs = dir_ / name;
+  for (const char* sub : {"bin", "proc", "sys", "dev", "tmp", "etc"}) fs::create_directories(rootfs / sub);
+  fs::copy_file(busybox_path(), rootfs / "bin" / "busybox", fs::copy_options::overwrite_existing);
+  for (const char* applet : {"sh", "sleep", "echo", "cat", "true"}) {
+    fs::create_symlink("busybox", rootfs / "bin" / applet);
+  }
+  return rootfs;
+}
+
+std::string PrivateContainerd::task_shim_address(const std::string& id, const std::string& ns) const {
+  const fs::path file = state_dir() / "io.containerd.runtime.v2.task" / ns / id / "bootstrap.json";
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("no " + file.string());
+  return nlohmann::json::parse(in).at("address").get<std::string>();
+}
+
+}  // namespace shimcore::testing

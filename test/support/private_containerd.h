@@ -1,0 +1,72 @@
+// Test fixture: a private containerd 2.1 (own root, state and socket in a temporary folder) started from the
+// bootstrap cache, plus a busybox root filesystem and a way to follow a long-running command's output.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "run_process.h"
+
+namespace shimcore::testing {
+
+// Where scripts/bootstrap unpacked containerd (SHIMCORE_CONTAINERD_DIR at configure time, overridable with the
+// SHIMCORE_CONTAINERD_DIR environment variable). Throws std::runtime_error naming the fix when it is missing.
+std::filesystem::path containerd_bin_dir();
+std::filesystem::path busybox_path();
+
+// A child process whose stdout and stderr are read line by line while it runs (or, with `output_file`, go to that
+// file, for chatty daemons that must never block on a full pipe); killed (SIGKILL) when destroyed.
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {},
+                             const std::string& output_file = {});
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  // The next complete stdout line, or nullopt on EOF or timeout.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+  pid_t pid() const noexcept { return pid_; }
+  void kill_and_wait();
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffer_;
+};
+
+class PrivateContainerd {
+ public:
+  // Starts containerd and waits (up to 20 s) for its socket. `extra_path` is put first on containerd's PATH so that
+  // runtime names resolve to shims there. Throws std::runtime_error with containerd's log on failure.
+  explicit PrivateContainerd(const std::vector<std::filesystem::path>& extra_path = {});
+  ~PrivateContainerd();
+  PrivateContainerd(const PrivateContainerd&) = delete;
+  PrivateContainerd& operator=(const PrivateContainerd&) = delete;
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  std::string grpc_socket() const { return (dir_ / "containerd.sock").string(); }
+  std::string ttrpc_socket() const { return grpc_socket() + ".ttrpc"; }
+  std::filesystem::path state_dir() const { return dir_ / "state"; }
+  std::string log() const;
+
+  // Runs `ctr -a <socket> <args...>`.
+  ProcessResult ctr(const std::vector<std::string>& args) const;
+  // `ctr` argv (for BackgroundProcess).
+  std::vector<std::string> ctr_argv(const std::vector<std::string>& args) const;
+  // A folder with a static busybox and a few applet links, for `ctr run --rootfs`.
+  std::filesystem::path make_busybox_rootfs(const std::string& name) const;
+  // The address a task's shim printed (bootstrap.json in the task bundle), e.g. "unix:///run/containerd/s/…".
+  std::string task_shim_address(const std::string& id, const std::string& ns = "default") const;
+
+ private:
+  std::filesystem::path dir_;
+  std::optional<BackgroundProcess> daemon_;
+};
+
+}  // namespace shimcore::testing
