@@ -12,10 +12,13 @@
 #include "shimcore/transport/ttrpc_server.h"
 #include "ttrpc/request.pb.h"
 
+#ifdef _WIN32
+#include <windows.h>
+#endif
+
 namespace shimcore::transport {
 
 namespace asio = boost::asio;
-using LocalSocket = asio::local::stream_protocol::socket;
 
 namespace {
 
@@ -25,16 +28,28 @@ struct PendingCall {
   bool answered = false;
 };
 
-// One dialled connection. Every member is touched only on the client's single I/O thread.
-class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
+// What the client needs from a connection, whatever its stream type. Used only on the I/O thread.
+class ClientConnection {
  public:
-  explicit ClientConnection(LocalSocket socket)
+  virtual ~ClientConnection() = default;
+  virtual void start() = 0;
+  virtual bool closed() const = 0;
+  virtual void submit(const std::shared_ptr<PendingCall>& call, std::string request_bytes) = 0;
+  virtual void abandon(const std::shared_ptr<PendingCall>& call) = 0;
+  virtual void close(std::string_view reason) = 0;
+};
+
+// One dialled connection over a Unix socket or (on Windows) a named pipe.
+template <typename Stream>
+class StreamConnection final : public ClientConnection, public std::enable_shared_from_this<StreamConnection<Stream>> {
+ public:
+  explicit StreamConnection(Stream socket)
       : socket_(std::move(socket)), read_buffer_(std::make_unique_for_overwrite<std::uint8_t[]>(kReadBufferSize)) {}
 
-  void start() { read_next(); }
-  bool closed() const { return closed_; }
+  void start() override { read_next(); }
+  bool closed() const override { return closed_; }
 
-  void submit(const std::shared_ptr<PendingCall>& call, std::string request_bytes) {
+  void submit(const std::shared_ptr<PendingCall>& call, std::string request_bytes) override {
     if (closed_) {
       answer(*call, {{StatusCode::Unavailable, "ttrpc: connection closed"}, {}});
       return;
@@ -53,9 +68,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     if (!writing_) write_next();
   }
 
-  void abandon(const std::shared_ptr<PendingCall>& call) { pending_.erase(call->stream_id); }
+  void abandon(const std::shared_ptr<PendingCall>& call) override { pending_.erase(call->stream_id); }
 
-  void close(std::string_view reason) {
+  void close(std::string_view reason) override {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ignored;
@@ -77,7 +92,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   void write_next() {
     writing_ = true;
     asio::async_write(socket_, asio::buffer(write_queue_.front()),
-                      [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+                      [self = this->shared_from_this()](const boost::system::error_code& error, std::size_t) {
                         if (self->closed_) return;
                         self->write_queue_.pop_front();
                         if (error) {
@@ -94,7 +109,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
 
   void read_next() {
     socket_.async_read_some(asio::buffer(read_buffer_.get(), kReadBufferSize),
-                            [self = shared_from_this()](const boost::system::error_code& error, std::size_t n) {
+                            [self = this->shared_from_this()](const boost::system::error_code& error, std::size_t n) {
                               self->on_read(error, n);
                             });
   }
@@ -129,7 +144,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     read_next();
   }
 
-  LocalSocket socket_;
+  Stream socket_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
   ttrpc::FrameDecoder decoder_;
   std::deque<std::string> write_queue_;
@@ -161,15 +176,44 @@ class TtrpcClient::Impl {
       asio::post(io, [&] { closed.set_value(current->closed()); });
       if (!closed.get_future().get()) return current;
     }
+    current = dial();
+    asio::post(io, [connection = current] { connection->start(); });
+    return current;
+  }
+
+#ifdef _WIN32
+  // \\.\pipe\name (or npipe://): open the pipe overlapped, waiting briefly while every instance is busy.
+  std::shared_ptr<ClientConnection> dial() {
+    std::string path = address.starts_with("npipe://") ? address.substr(8) : address;
+    for (char& c : path) {
+      if (c == '/') c = '\\';
+    }
+    const std::wstring wide(path.begin(), path.end());
+    for (int attempt = 0;; ++attempt) {
+      const HANDLE handle = ::CreateFileW(wide.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                                          FILE_FLAG_OVERLAPPED, nullptr);
+      if (handle != INVALID_HANDLE_VALUE) {
+        return std::make_shared<StreamConnection<asio::windows::stream_handle>>(
+            asio::windows::stream_handle(io, handle));
+      }
+      const DWORD error = ::GetLastError();
+      if (error != ERROR_PIPE_BUSY || attempt == 50) {
+        throw make_error(ErrorKind::Unavailable, "ttrpc: cannot open pipe {} (error {})", address, error);
+      }
+      ::WaitNamedPipeW(wide.c_str(), 100);
+    }
+  }
+#else
+  std::shared_ptr<ClientConnection> dial() {
+    using LocalSocket = asio::local::stream_protocol::socket;
     const std::string path = unix_socket_path(address);
     LocalSocket socket(io);
     boost::system::error_code error;
     socket.connect(asio::local::stream_protocol::endpoint(path), error);
     if (error) throw make_error(ErrorKind::Unavailable, "ttrpc: cannot connect to {}: {}", address, error.message());
-    current = std::make_shared<ClientConnection>(std::move(socket));
-    asio::post(io, [connection = current] { connection->start(); });
-    return current;
+    return std::make_shared<StreamConnection<LocalSocket>>(std::move(socket));
   }
+#endif
 
   void disconnect() {
     const std::lock_guard lock(mutex);

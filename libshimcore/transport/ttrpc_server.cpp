@@ -2,9 +2,14 @@
 #include "shimcore/transport/ttrpc_server.h"
 
 #include <fmt/format.h>
+
+#ifdef _WIN32
+#include "shimcore/transport/named_pipe_listener.h"
+#else
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -23,8 +28,16 @@
 namespace shimcore::transport {
 
 namespace asio = boost::asio;
+#ifndef _WIN32
 using LocalSocket = asio::local::stream_protocol::socket;
 using LocalAcceptor = asio::local::stream_protocol::acceptor;
+#endif
+
+namespace {
+bool is_named_pipe_address(std::string_view address) {
+  return address.starts_with(R"(\\.\pipe\)") || address.starts_with("npipe://");
+}
+}  // namespace
 
 std::string unix_socket_path(const std::string& address) {
   constexpr std::string_view kScheme = "unix://";
@@ -304,6 +317,7 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
   std::map<std::uint32_t, std::unique_ptr<asio::steady_timer>> timers_;
 };
 
+#ifndef _WIN32
 bool peer_is_same_user(LocalSocket& socket) {
 #ifdef SO_PEERCRED
   ucred credentials{};
@@ -331,6 +345,7 @@ void clear_stale_socket(const std::string& path) {
   if (!connect_error) throw make_error(ErrorKind::AlreadyExists, "a server is already listening on {}", path);
   std::filesystem::remove(path, error);
 }
+#endif
 
 }  // namespace
 
@@ -342,9 +357,21 @@ class TtrpcServer::Impl {
   ~Impl() { shutdown(std::chrono::milliseconds(0)); }
 
   void listen(const std::string& address) {
-    if (address.starts_with(R"(\\.\pipe\)") || address.starts_with("npipe://")) {
+    if (is_named_pipe_address(address)) {
+#ifdef _WIN32
+      std::string path = address.starts_with("npipe://") ? address.substr(8) : address;
+      for (char& c : path) {
+        if (c == '/') c = '\\';
+      }
+      pipe_listeners.push_back(std::make_unique<NamedPipeListener>(state.io, path));
+      return;
+#else
       throw make_error(ErrorKind::InvalidArgument, "named pipe address \"{}\" is only available on Windows", address);
+#endif
     }
+#ifdef _WIN32
+    throw make_error(ErrorKind::InvalidArgument, "unsupported address \"{}\" (want \\\\.\\pipe\\name)", address);
+#else
     const std::string path = unix_socket_path(address);
     clear_stale_socket(path);
     auto acceptor = std::make_unique<LocalAcceptor>(state.io);
@@ -359,13 +386,17 @@ class TtrpcServer::Impl {
     acceptor->listen(asio::socket_base::max_listen_connections, error);
     if (error) throw make_error(ErrorKind::Unavailable, "cannot listen on {}: {}", path, error.message());
     acceptors.push_back(std::move(acceptor));
+#endif
   }
 
   void start() {
     if (started) throw make_error(ErrorKind::FailedPrecondition, "ttrpc server already started");
-    if (acceptors.empty()) throw make_error(ErrorKind::FailedPrecondition, "ttrpc server has no listener");
+    if (acceptors.empty() && pipe_listeners.empty()) {
+      throw make_error(ErrorKind::FailedPrecondition, "ttrpc server has no listener");
+    }
     started = true;
     for (auto& acceptor : acceptors) accept_next(*acceptor);
+    for (auto& listener : pipe_listeners) accept_next(*listener);
     work.emplace(state.io.get_executor());
     const std::size_t threads = std::max<std::size_t>(1, state.options.io_threads);
     for (std::size_t i = 0; i < threads; ++i) io_threads.emplace_back([this] { state.io.run(); });
@@ -383,8 +414,12 @@ class TtrpcServer::Impl {
         boost::system::error_code ignored;
         acceptor->close(ignored);
       }
+      for (auto& listener : pipe_listeners) listener->close();
     });
-    for (const std::string& path : socket_paths) ::unlink(path.c_str());
+    for (const std::string& path : socket_paths) {
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
+    }
     {
       std::unique_lock lock(state.mutex);
       state.changed.wait_for(lock, grace, [this] { return state.in_flight == 0; });
@@ -408,6 +443,7 @@ class TtrpcServer::Impl {
     state.connections.clear();
   }
 
+#ifndef _WIN32
   void accept_next(LocalAcceptor& acceptor) {
     acceptor.async_accept(asio::make_strand(state.io),
                           [this, &acceptor](const boost::system::error_code& error, LocalSocket socket) {
@@ -425,6 +461,30 @@ class TtrpcServer::Impl {
                             accept_next(acceptor);
                           });
   }
+  // Named pipes exist only on Windows; the empty list keeps the shared code free of platform branches.
+  struct NoPipeListener {
+    void close() {}
+  };
+  void accept_next(NoPipeListener&) {}
+#else
+  // Pipe access is decided by the pipe's security descriptor, so there is no per-connection credential check.
+  void accept_next(NamedPipeListener& listener) {
+    listener.async_accept([this, &listener](const boost::system::error_code& error, asio::windows::stream_handle pipe) {
+      if (!listener.is_open()) return;
+      if (!error) {
+        auto connection = std::make_shared<Connection<asio::windows::stream_handle>>(state, std::move(pipe));
+        state.track(connection);
+        connection->start();
+      }
+      accept_next(listener);
+    });
+  }
+  // Unix sockets are not offered on Windows; the empty list keeps the shared code free of platform branches.
+  struct NoAcceptor {
+    void close(boost::system::error_code&) {}
+  };
+  void accept_next(NoAcceptor&) {}
+#endif
 
   // Runs `task` on an I/O thread and waits for it (or runs it here when the threads never started).
   template <typename Task>
@@ -443,7 +503,13 @@ class TtrpcServer::Impl {
 
   std::shared_ptr<ServerState> state_owner;
   ServerState& state;
+#ifndef _WIN32
   std::vector<std::unique_ptr<LocalAcceptor>> acceptors;
+  std::vector<std::unique_ptr<NoPipeListener>> pipe_listeners;
+#else
+  std::vector<std::unique_ptr<NoAcceptor>> acceptors;
+  std::vector<std::unique_ptr<NamedPipeListener>> pipe_listeners;
+#endif
   std::vector<std::string> socket_paths;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::jthread> io_threads;
