@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "shimcore/transport/ttrpc_session.h"
+#include "shimcore/transport/unix_socket.h"
 
 namespace shimcore::transport {
 
@@ -38,20 +40,6 @@ bool is_named_pipe_address(std::string_view address) {
   return address.starts_with(R"(\\.\pipe\)") || address.starts_with("npipe://");
 }
 }  // namespace
-
-std::string unix_socket_path(const std::string& address) {
-  constexpr std::string_view kScheme = "unix://";
-  std::string path = address.starts_with(kScheme) ? address.substr(kScheme.size()) : address;
-  if (path.empty() || path.front() != '/') {
-    throw make_error(ErrorKind::InvalidArgument, "unsupported socket address \"{}\" (want unix:///abs/path)", address);
-  }
-  // sun_path holds 108 bytes including the terminating NUL.
-  if (path.size() >= 108) {
-    throw make_error(ErrorKind::InvalidArgument, "socket path \"{}\" is {} bytes; Unix sockets allow 107", path,
-                     path.size());
-  }
-  return path;
-}
 
 namespace {
 
@@ -182,26 +170,21 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
         stream_(std::move(stream)),
         session_(*server.registry,
                  ttrpc::ServerSession::Hooks{[this](ttrpc::IncomingCall call) { start_call(std::move(call)); },
-                                             [this](std::string frame) { enqueue(std::move(frame)); }},
+                                             [this](std::string frame) { write_frame(std::move(frame)); }},
                  server.options.max_streams_per_connection),
         read_buffer_(std::make_unique_for_overwrite<std::uint8_t[]>(kReadBufferSize)) {}
 
   void start() { read_next(); }
 
-  void send(std::string frame) override {
-    asio::post(stream_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
-      self->enqueue(std::move(frame));
-    });
-  }
+  void send(std::string frame) override { write_frame(std::move(frame)); }
 
   void send_final(std::uint32_t stream_id, std::string frame) override {
-    asio::post(stream_.get_executor(),
-               [self = this->shared_from_this(), stream_id, frame = std::move(frame)]() mutable {
-                 self->session_.on_call_finished(stream_id);
-                 self->calls_.erase(stream_id);
-                 self->timers_.erase(stream_id);
-                 self->enqueue(std::move(frame));
-               });
+    write_frame(std::move(frame));
+    asio::post(stream_.get_executor(), [self = this->shared_from_this(), stream_id] {
+      self->session_.on_call_finished(stream_id);
+      self->calls_.erase(stream_id);
+      self->timers_.erase(stream_id);
+    });
   }
 
   void close() override {
@@ -256,51 +239,82 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
     server_.dispatch(call, *incoming.method, std::move(context), std::move(incoming.payload));
   }
 
-  void enqueue(std::string frame) {
-    if (closed_) return;
+  // Writes a frame from any thread. The write state is guarded by write_mutex_ rather than the strand so that an
+  // answer leaves straight from the worker that produced it when the socket is idle: one thread hop less per call.
+  void write_frame(std::string frame) {
+    std::unique_lock lock(write_mutex_);
+    if (write_closed_) return;
+#ifndef _WIN32
+    if (!writing_ && write_queue_.empty()) {
+      const ssize_t sent = ::send(stream_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent == static_cast<ssize_t>(frame.size())) return;
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        lock.unlock();
+        close();
+        return;
+      }
+      frame.erase(0, sent > 0 ? static_cast<std::size_t>(sent) : 0);
+    }
+#endif
     pending_bytes_ += frame.size();
     if (pending_bytes_ > server_.options.max_pending_write_bytes) {
-      close_now();  // the peer is not reading its answers
+      lock.unlock();
+      close();  // the peer is not reading its answers
       return;
     }
     write_queue_.push_back(std::move(frame));
-    if (!writing_) write_next();
+    if (!writing_) {
+      writing_ = true;
+      asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->write_next(); });
+    }
   }
 
+  // On the strand: writes the queue's front asynchronously. deque::push_back keeps references to existing
+  // elements valid, so the buffer stays put while other threads append.
   void write_next() {
-    writing_ = true;
-    asio::async_write(stream_, asio::buffer(write_queue_.front()),
+    std::unique_lock lock(write_mutex_);
+    if (write_closed_ || write_queue_.empty()) {
+      writing_ = false;
+      return;
+    }
+    const asio::const_buffer buffer = asio::buffer(write_queue_.front());
+    lock.unlock();
+    asio::async_write(stream_, buffer,
                       [self = this->shared_from_this()](const boost::system::error_code& error, std::size_t) {
                         self->on_written(error);
                       });
   }
 
   void on_written(const boost::system::error_code& error) {
-    if (closed_) return;
-    pending_bytes_ -= write_queue_.front().size();
-    write_queue_.pop_front();
+    {
+      const std::lock_guard lock(write_mutex_);
+      if (write_closed_) return;
+      pending_bytes_ -= write_queue_.front().size();
+      write_queue_.pop_front();
+    }
     if (error) {
       close_now();
       return;
     }
-    if (write_queue_.empty()) {
-      writing_ = false;
-    } else {
-      write_next();
-    }
+    write_next();
   }
 
   void close_now() {
     if (closed_) return;
     closed_ = true;
-    boost::system::error_code ignored;
-    stream_.close(ignored);
+    {
+      // Under the write lock: no worker may be inside send() on this descriptor when it is closed (and reused).
+      const std::lock_guard lock(write_mutex_);
+      write_closed_ = true;
+      write_queue_.clear();
+      boost::system::error_code ignored;
+      stream_.close(ignored);
+    }
     for (auto& [stream_id, weak_call] : calls_) {
       if (const auto call = weak_call.lock()) call->cancel();
     }
     calls_.clear();
     timers_.clear();
-    write_queue_.clear();
     server_.forget(this->shared_from_this());
   }
 
@@ -309,10 +323,12 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
   ttrpc::FrameDecoder decoder_;
   ttrpc::ServerSession session_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
+  bool closed_ = false;     // strand only
+  std::mutex write_mutex_;  // guards the four members below
   std::deque<std::string> write_queue_;
   std::size_t pending_bytes_ = 0;
   bool writing_ = false;
-  bool closed_ = false;
+  bool write_closed_ = false;
   std::map<std::uint32_t, std::weak_ptr<ServerCall>> calls_;
   std::map<std::uint32_t, std::unique_ptr<asio::steady_timer>> timers_;
 };
@@ -330,21 +346,6 @@ bool peer_is_same_user(LocalSocket& socket) {
 #endif
 }
 
-// Removes a socket file left by a dead server; refuses to take over a live one.
-void clear_stale_socket(const std::string& path) {
-  std::error_code error;
-  const auto status = std::filesystem::symlink_status(path, error);
-  if (error || !std::filesystem::exists(status)) return;
-  if (!std::filesystem::is_socket(status)) {
-    throw make_error(ErrorKind::AlreadyExists, "{} exists and is not a socket", path);
-  }
-  asio::io_context probe_context;
-  LocalSocket probe(probe_context);
-  boost::system::error_code connect_error;
-  probe.connect(asio::local::stream_protocol::endpoint(path), connect_error);
-  if (!connect_error) throw make_error(ErrorKind::AlreadyExists, "a server is already listening on {}", path);
-  std::filesystem::remove(path, error);
-}
 #endif
 
 }  // namespace

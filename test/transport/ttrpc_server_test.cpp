@@ -20,9 +20,11 @@
 #include <random>
 #include <thread>
 
+#include "probe_service.h"
 #include "shimcore/transport/ttrpc_client.h"
 #include "shimcore/transport/ttrpc_server.h"
 #include "shimcore/transport/ttrpc_session.h"
+#include "test_util.h"
 #include "ttrpc/request.pb.h"
 
 using namespace std::chrono_literals;
@@ -30,93 +32,18 @@ using namespace shimcore::transport;
 using shimcore::ErrorKind;
 using shimcore::StatusCode;
 namespace fs = std::filesystem;
+using shimcore::testing::eventually;
+using shimcore::testing::Gate;
+using TempDir = shimcore::testing::TempDir;
 namespace wire = shimcore::transport::ttrpc;
 
 namespace {
 
-// A unique scratch folder per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device random;
-    path = fs::temp_directory_path() / ("shimcore-ttrpc-" + std::to_string(random()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-// A one-shot gate that handlers wait on; honours the call's stop token.
-class Gate {
- public:
-  void open() {
-    const std::lock_guard lock(mutex_);
-    open_ = true;
-    changed_.notify_all();
-  }
-  // True if opened, false if the stop token fired first.
-  bool wait(std::stop_token stop) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait(lock, stop, [&] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable_any changed_;
-  bool open_ = false;
-};
-
-struct Probe {
-  Gate gate;
-  std::atomic<int> blocked{0};
-  std::promise<bool> block_outcome;  // what the last Block call saw: opened (true) or stopped (false)
-  std::atomic<bool> outcome_set{false};
-};
+using shimcore::testing::Probe;
 
 std::shared_ptr<ServiceRegistry> make_registry(Probe& probe) {
   auto registry = std::make_shared<ServiceRegistry>();
-  Service service("test.v1.Probe");
-  service.add_unary("Echo", [](const CallContext&, std::string_view request, ResponderPtr responder) {
-    responder->reply(std::string(request));
-  });
-  service.add_unary("Block", [&probe](const CallContext& context, std::string_view, ResponderPtr responder) {
-    ++probe.blocked;
-    const bool opened = probe.gate.wait(context.stop);
-    if (!probe.outcome_set.exchange(true)) probe.block_outcome.set_value(opened);
-    if (opened) {
-      responder->reply("released");
-    } else {
-      responder->fail({StatusCode::Canceled, "stopped"});
-    }
-  });
-  service.add_unary("Deadline", [](const CallContext& context, std::string_view, ResponderPtr responder) {
-    if (!context.deadline) {
-      responder->reply("none");
-      return;
-    }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(*context.deadline - std::chrono::steady_clock::now());
-    responder->reply(std::to_string(left.count()));
-  });
-  service.add_unary("Namespace", [](const CallContext& context, std::string_view, ResponderPtr responder) {
-    responder->reply(std::string(context.namespace_name()));
-  });
-  service.add_unary("Sleep", [](const CallContext&, std::string_view, ResponderPtr responder) {
-    std::this_thread::sleep_for(500ms);  // ignores its stop token on purpose
-    responder->reply("slept");
-  });
-  service.add_unary("Fail", [](const CallContext&, std::string_view, ResponderPtr) {
-    throw shimcore::make_error(ErrorKind::NotFound, "task {} not found", "t1");
-  });
-  service.add_unary(
-      "Throw", [](const CallContext&, std::string_view, ResponderPtr) { throw std::runtime_error("plain exception"); });
-  service.add_unary("Drop", [](const CallContext&, std::string_view, ResponderPtr) {});
-  service.add_server_stream("Count", [](const CallContext&, std::string_view request, StreamWriter& writer) {
-    for (int i = 1; i <= 3; ++i) writer.send(std::string(request) + std::to_string(i));
-  });
-  registry->add(std::move(service));
+  registry->add(shimcore::testing::make_probe_service(probe));
   return registry;
 }
 
@@ -210,16 +137,6 @@ std::string request_frame(std::uint32_t stream, const std::string& method, const
   ::ttrpc::Response response;
   REQUIRE(response.ParseFromString(frame.data));
   return response;
-}
-
-template <typename Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return predicate();
 }
 
 }  // namespace

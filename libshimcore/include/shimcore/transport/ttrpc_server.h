@@ -8,6 +8,7 @@
 #include <string>
 
 #include "shimcore/transport/service_registry.h"
+#include "shimcore/transport/unix_socket.h"
 
 namespace shimcore::transport {
 
@@ -45,8 +46,5 @@ class TtrpcServer {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The filesystem path of a "unix://" or bare-path address. Throws Error(InvalidArgument) for other schemes.
-std::string unix_socket_path(const std::string& address);
 
 }  // namespace shimcore::transport
