@@ -15,8 +15,9 @@ namespace {
 void read_windows_version(HostProfile& profile) {
   using RtlGetVersionFn = LONG(WINAPI*)(OSVERSIONINFOEXW*);
   const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  const auto get_version =
-      ntdll != nullptr ? reinterpret_cast<RtlGetVersionFn>(::GetProcAddress(ntdll, "RtlGetVersion")) : nullptr;
+  // Through the generic function-pointer type: a direct cast from FARPROC trips GCC's -Wcast-function-type.
+  const auto address = ntdll != nullptr ? ::GetProcAddress(ntdll, "RtlGetVersion") : nullptr;
+  const auto get_version = reinterpret_cast<RtlGetVersionFn>(reinterpret_cast<void (*)()>(address));
   OSVERSIONINFOEXW info{};
   info.dwOSVersionInfoSize = sizeof(info);
   if (get_version != nullptr && get_version(&info) == 0) {

@@ -356,6 +356,15 @@ TEST_CASE("graceful shutdown lets an in-flight call finish, then removes the soc
   CHECK(result.payload == "released");
   CHECK(stopping.wait_for(5s) == std::future_status::ready);
   CHECK(client.call("test.v1.Probe", "Echo", "").status.code == StatusCode::Unavailable);
+
+  // The same client redials on demand once a server listens again.
+  TtrpcServer restarted(make_registry(probe));
+  restarted.listen("unix://" + socket);
+  restarted.start();
+  const CallResult again = client.call("test.v1.Probe", "Echo", "again");
+  CHECK(again.status.ok());
+  CHECK(again.payload == "again");
+  restarted.shutdown();
 }
 
 TEST_CASE("shutdown past its grace cancels the calls still running", "[ttrpc][server]") {

@@ -28,7 +28,7 @@ struct SystemExit {
 // How a process ended: HcsEventProcessExited's ProcessStatus.
 struct ProcessExit {
   std::uint32_t process_id = 0;
-  std::uint32_t exit_code = 0;      // valid when last_wait_result == 0
+  std::uint32_t exit_code = 0;  // valid when last_wait_result == 0
   std::int32_t last_wait_result = 0;
 };
 
@@ -66,6 +66,7 @@ class ComputeSystem {
 
   virtual const std::string& id() const = 0;
   virtual void start() = 0;
+  // On a system that already stopped both throw HcsError(HCS_E_SYSTEM_ALREADY_STOPPED): check already_stopped().
   virtual void shutdown() = 0;
   virtual void terminate() = 0;
   virtual void pause() = 0;

@@ -1,0 +1,1007 @@
+// The HCS emulator: compute systems and processes with HCS's state machines, errors and exit notifications, backed
+// by real host processes. State lives in this process (as HCS ties systems to their handles); a small record per
+// system on disk lets a later `delete` clean up after a dead shim.
+#include "shimcore/hcs/emulator.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "hcs/emulator/host_process.h"
+#include "shimcore/hcs/schema/compute_system.h"
+#include "shimcore/hcs/schema/modify.h"
+#include "shimcore/hcs/schema/process.h"
+
+namespace shimcore::hcs {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+enum class SystemState { Created, Running, Paused, Stopped };
+
+std::string_view state_name(SystemState state) {
+  switch (state) {
+    case SystemState::Created: return "Created";
+    case SystemState::Running: return "Running";
+    case SystemState::Paused: return "Paused";
+    case SystemState::Stopped: return "Stopped";
+  }
+  return "Unknown";
+}
+
+// Throws the HCS error for `hr` with a ResultError document, as computecore returns it.
+[[noreturn]] void fail(std::uint32_t hr, std::string_view operation, std::string_view message) {
+  const json result{{"Error", static_cast<std::int32_t>(hr)}, {"ErrorMessage", std::string(message)}};
+  throw HcsError(hr, std::string(operation) + ": " + std::string(message), result.dump());
+}
+
+std::string new_guid() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  const std::uint64_t high = random();
+  const std::uint64_t low = random();
+  char text[37];
+  std::snprintf(text, sizeof(text), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>((high & 0x0fff) | 0x4000),
+                static_cast<unsigned>(((low >> 48) & 0x3fff) | 0x8000),
+                static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
+}
+
+// The 22nd field of /proc/<pid>/stat: when the process started, to tell a pid from a later reuse of it.
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  for (int index = 3; index <= 22 && (fields >> field); ++index) {
+    if (index == 22) return std::stoull(field);
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Document validation: what HCS checks before it creates anything.
+
+// Runs a schema parser; its InvalidArgument (with the JSON path) becomes HCS_E_INVALID_JSON.
+template <typename Parse>
+void check_with_schema(std::string_view operation, Parse parse) {
+  try {
+    parse();
+  } catch (const Error& error) {
+    fail(hresult::kInvalidJson, operation, error.what());
+  }
+}
+
+void validate_document(const json& document) {
+  constexpr std::string_view op = "CreateComputeSystem";
+  if (!document.is_object()) fail(hresult::kInvalidJson, op, "the configuration is not a JSON object");
+  static const std::set<std::string> known{"SchemaVersion",
+                                           "Owner",
+                                           "HostingSystemId",
+                                           "HostedSystem",
+                                           "Container",
+                                           "VirtualMachine",
+                                           "ShouldTerminateOnLastHandleClosed"};
+  for (const auto& [key, value] : document.items()) {
+    if (!known.contains(key)) fail(hresult::kInvalidJson, op, "unknown field \"" + key + "\" in ComputeSystem");
+  }
+  const auto version = document.find("SchemaVersion");
+  if (version == document.end() || !version->is_object() || !version->contains("Major") ||
+      !(*version)["Major"].is_number_integer() ||
+      (version->contains("Minor") && !(*version)["Minor"].is_number_integer())) {
+    fail(hresult::kInvalidJson, op, "SchemaVersion must be {\"Major\":2,\"Minor\":n}");
+  }
+  if ((*version)["Major"].get<int>() != 2) fail(hresult::kInvalidJson, op, "unsupported SchemaVersion.Major");
+  int kinds = 0;
+  for (const char* kind : {"Container", "VirtualMachine", "HostedSystem"}) {
+    if (const auto it = document.find(kind); it != document.end()) {
+      if (!it->is_object()) fail(hresult::kInvalidJson, op, std::string(kind) + " must be an object");
+      ++kinds;
+    }
+  }
+  if (kinds != 1) fail(hresult::kInvalidJson, op, "exactly one of Container, VirtualMachine, HostedSystem is required");
+  if (document.contains("Owner") && !document["Owner"].is_string()) fail(hresult::kInvalidJson, op, "Owner: string");
+  if (document.contains("ShouldTerminateOnLastHandleClosed") &&
+      !document["ShouldTerminateOnLastHandleClosed"].is_boolean()) {
+    fail(hresult::kInvalidJson, op, "ShouldTerminateOnLastHandleClosed: boolean");
+  }
+  // Every field the schema knows, at every depth: types and closed value sets.
+  check_with_schema(op, [&] { schema::validate(schema::parse_compute_system(document.dump())); });
+}
+
+// A guest that accepts everything: the seam the LCOW/WCOW guest emulation replaces.
+class NullGuest final : public EmulatedGuest {
+ public:
+  void start() override {}
+  void stop() override {}
+  void modify(const json&) override {}
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Objects
+
+struct Service;
+
+class ProcessObject {
+ public:
+  ProcessObject(emulator::SpawnedProcess spawned, std::string image)
+      : pid_(spawned.pid),
+        image_(std::move(image)),
+        created_(Clock::now()),
+        pty_master_(std::move(spawned.pty_master)) {
+    start_time_ = process_start_time(pid_);
+    stdio_.std_in = std::move(spawned.std_in);
+    stdio_.std_out = std::move(spawned.std_out);
+    stdio_.std_err = std::move(spawned.std_err);
+    reaper_ = std::thread([this] { reap(); });
+  }
+
+  ~ProcessObject() {
+    kill_group(SIGKILL);
+    // The reaper may drop the last reference itself (from an exit callback): it cannot join itself.
+    if (reaper_.get_id() == std::this_thread::get_id()) {
+      reaper_.detach();  // it is returning from reap() right now; nothing it touches outlives this frame
+    } else if (reaper_.joinable()) {
+      reaper_.join();
+    }
+  }
+
+  std::uint32_t pid() const { return static_cast<std::uint32_t>(pid_); }
+  std::optional<std::uint64_t> start_time() const { return start_time_; }
+  const std::string& image() const { return image_; }
+  Clock::time_point created() const { return created_; }
+
+  bool exited() {
+    const std::lock_guard lock(mutex_);
+    return exit_.has_value();
+  }
+  std::optional<ProcessExit> exit_status() {
+    const std::lock_guard lock(mutex_);
+    return exit_;
+  }
+  void kill_group(int signal) {
+    const std::lock_guard lock(mutex_);
+    if (!exit_) ::kill(-pid_, signal);  // its own group (setpgid or setsid in the child)
+  }
+  ProcessStdio take_stdio() {
+    const std::lock_guard lock(mutex_);
+    return std::exchange(stdio_, ProcessStdio{});
+  }
+  // HCS closes its side of stdin; here that is our copy, if the caller has not taken it.
+  void close_stdin() {
+    const std::lock_guard lock(mutex_);
+    stdio_.std_in.reset();
+  }
+  void resize(std::uint16_t height, std::uint16_t width) {
+    const std::lock_guard lock(mutex_);
+    if (!pty_master_) return;  // a process without a console has nothing to resize
+    winsize size{};
+    size.ws_row = height;
+    size.ws_col = width;
+    ::ioctl(pty_master_.get(), TIOCSWINSZ, &size);
+  }
+
+  std::optional<ProcessExit> wait(std::optional<std::chrono::milliseconds> timeout,
+                                  const std::atomic<bool>& disconnected) {
+    std::unique_lock lock(mutex_);
+    const auto done = [&] { return exit_.has_value() || disconnected.load(); };
+    if (timeout) {
+      changed_.wait_for(lock, *timeout, done);
+    } else {
+      changed_.wait(lock, done);
+    }
+    if (!exit_ && disconnected.load())
+      fail(hresult::kServiceDisconnect, "WaitForProcessExit", "lost communication with compute service");
+    return exit_;
+  }
+  void wake() { changed_.notify_all(); }
+
+  // Registers a callback for one handle; runs it at once (here) if the process already exited.
+  void on_exit(std::uint64_t handle, std::function<void(const ProcessExit&)> callback) {
+    std::unique_lock lock(mutex_);
+    if (callbacks_.contains(handle))
+      fail(hresult::kCallbackAlreadySet, "SetProcessCallback", "a callback is already set");
+    if (exit_) {
+      const ProcessExit status = *exit_;
+      lock.unlock();
+      callback(status);
+      return;
+    }
+    callbacks_.emplace(handle, std::move(callback));
+  }
+  void forget(std::uint64_t handle) {
+    const std::lock_guard lock(mutex_);
+    callbacks_.erase(handle);
+  }
+
+ private:
+  void reap() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks;
+    ProcessExit exit{pid(), emulator::exit_code_from_wait_status(status), 0};
+    {
+      const std::lock_guard lock(mutex_);
+      exit_ = exit;
+      callbacks.swap(callbacks_);
+      pty_master_.reset();
+    }
+    changed_.notify_all();
+    for (auto& [handle, callback] : callbacks) callback(exit);
+  }
+
+  pid_t pid_;
+  std::string image_;
+  Clock::time_point created_;
+  std::optional<std::uint64_t> start_time_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<ProcessExit> exit_;
+  ProcessStdio stdio_;
+  OsHandle pty_master_;
+  std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks_;
+  std::thread reaper_;  // last: started once everything it reads exists
+};
+
+struct SystemObject {
+  std::string id;
+  json document;
+  std::string system_type;  // "Container" or "VirtualMachine"
+  std::string runtime_os;   // "Windows" or "Linux"
+  std::string owner;
+  std::string runtime_id = new_guid();
+  bool terminate_on_last_close = false;
+  std::optional<fs::path> root;  // a Container's root filesystem on this host
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  SystemState state = SystemState::Created;
+  std::optional<SystemExit> exit;
+  Clock::time_point started;
+  int open_handles = 0;
+  std::map<std::uint32_t, std::shared_ptr<ProcessObject>> processes;
+  std::map<std::uint64_t, std::function<void(const SystemExit&)>> exit_callbacks;
+  std::unique_ptr<EmulatedGuest> guest;
+};
+
+struct Service : std::enable_shared_from_this<Service> {
+  explicit Service(EmulatorOptions options) : options(std::move(options)) {
+    if (this->options.logical_processors == 0) {
+      this->options.logical_processors = std::max(1u, std::thread::hardware_concurrency());
+    }
+    if (!this->options.guest_factory) {
+      this->options.guest_factory = [](const std::string&, const json&) { return std::make_unique<NullGuest>(); };
+    }
+  }
+
+  void check_connected(std::string_view operation) const {
+    if (disconnected.load()) fail(hresult::kServiceDisconnect, operation, "lost communication with compute service");
+  }
+
+  fs::path record_path(const std::string& id) const {
+    std::string name;
+    for (const char c : id) {
+      if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '@') {
+        name.push_back(c);
+      } else {
+        char escaped[4];
+        std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
+        name += escaped;
+      }
+    }
+    return options.runtime_dir / (name + ".json");
+  }
+
+  // The on-disk record: enough for `delete` to find the processes of a dead shim's system.
+  void write_record(SystemObject& system) {
+    if (options.runtime_dir.empty()) return;
+    json processes = json::array();
+    {
+      const std::lock_guard lock(system.mutex);
+      for (const auto& [pid, process] : system.processes) {
+        if (process->exited()) continue;
+        json entry{{"Pid", pid}};
+        if (const auto start = process->start_time()) entry["StartTime"] = *start;
+        processes.push_back(entry);
+      }
+    }
+    const json record{{"Id", system.id},
+                      {"Owner", system.owner},
+                      {"SystemType", system.system_type},
+                      {"ShimPid", ::getpid()},
+                      {"Processes", processes}};
+    std::error_code error;
+    fs::create_directories(options.runtime_dir, error);
+    const fs::path path = record_path(system.id);
+    const fs::path temporary = path.string() + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      out << record.dump();
+    }
+    fs::rename(temporary, path, error);
+  }
+  void remove_record(const std::string& id) {
+    if (options.runtime_dir.empty()) return;
+    std::error_code error;
+    fs::remove(record_path(id), error);
+  }
+
+  EmulatorOptions options;
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<SystemObject>> systems;
+  std::atomic<bool> disconnected{false};
+  std::atomic<std::uint64_t> next_handle{1};
+};
+
+// Moves a system to Stopped: its processes are killed and reaped first, then one exit notification per handle.
+// Returns false when it was already stopped.
+bool stop_system(Service& service, const std::shared_ptr<SystemObject>& system, const std::string& exit_type,
+                 std::uint32_t status, const std::string& detail, const std::string& initiator,
+                 std::chrono::milliseconds grace) {
+  std::vector<std::shared_ptr<ProcessObject>> running;
+  std::unique_ptr<EmulatedGuest> guest;
+  {
+    const std::lock_guard lock(system->mutex);
+    if (system->state == SystemState::Stopped) return false;
+    for (const auto& [pid, process] : system->processes) running.push_back(process);
+    guest = std::move(system->guest);
+  }
+  // A graceful stop asks first (SIGTERM, after SIGCONT in case the system was paused), then insists.
+  for (const auto& process : running) process->kill_group(SIGCONT);
+  if (grace.count() > 0) {
+    for (const auto& process : running) process->kill_group(SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    for (const auto& process : running) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() > 0) process->wait(left, service.disconnected);
+    }
+  }
+  for (const auto& process : running) process->kill_group(SIGKILL);
+  for (const auto& process : running) process->wait(std::nullopt, service.disconnected);
+  if (guest) guest->stop();
+
+  SystemExit exit;
+  exit.status = status;
+  exit.exit_type = exit_type;
+  exit.document =
+      json{{"Status", static_cast<std::int32_t>(status)},
+           {"ExitType", exit_type},
+           {"Attribution", json::array({{{"SystemExit", {{"Detail", detail}, {"Initiator", initiator}}}}})}};
+  std::map<std::uint64_t, std::function<void(const SystemExit&)>> callbacks;
+  {
+    const std::lock_guard lock(system->mutex);
+    if (system->state == SystemState::Stopped) return false;
+    system->state = SystemState::Stopped;
+    system->exit = exit;
+    callbacks.swap(system->exit_callbacks);
+  }
+  system->changed.notify_all();
+  service.write_record(*system);
+  for (auto& [handle, callback] : callbacks) callback(exit);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Handles
+
+class EmulatedProcess final : public Process {
+ public:
+  EmulatedProcess(std::shared_ptr<Service> service, std::shared_ptr<SystemObject> system,
+                  std::shared_ptr<ProcessObject> process)
+      : service_(std::move(service)),
+        system_(std::move(system)),
+        process_(std::move(process)),
+        handle_(service_->next_handle++) {}
+  ~EmulatedProcess() override { process_->forget(handle_); }
+
+  std::uint32_t pid() const override { return process_->pid(); }
+  ProcessStdio take_stdio() override { return process_->take_stdio(); }
+
+  void signal(const json& options) override {
+    constexpr std::string_view op = "SignalProcess";
+    service_->check_connected(op);
+    require_running(op);
+    const auto value = options.is_object() ? options.find("Signal") : options.end();
+    if (!options.is_object() || value == options.end()) fail(hresult::kInvalidArgument, op, "options need a Signal");
+    int signal = 0;
+    if (value->is_number_integer()) {
+      signal = value->get<int>();
+      if (signal <= 0 || signal >= NSIG) fail(hresult::kInvalidArgument, op, "signal number out of range");
+    } else if (value->is_string()) {
+      // Windows console control events, as the POSIX signals a Linux process understands.
+      static const std::map<std::string, int> controls{{"CtrlC", SIGINT},
+                                                       {"CtrlBreak", SIGTERM},
+                                                       {"CtrlClose", SIGHUP},
+                                                       {"CtrlLogOff", SIGHUP},
+                                                       {"CtrlShutdown", SIGTERM}};
+      const auto it = controls.find(value->get<std::string>());
+      if (it == controls.end())
+        fail(hresult::kInvalidArgument, op, "unknown signal \"" + value->get<std::string>() + "\"");
+      signal = it->second;
+    } else {
+      fail(hresult::kInvalidArgument, op, "Signal must be a number or a console control name");
+    }
+    process_->kill_group(signal);
+  }
+  void terminate() override {
+    service_->check_connected("TerminateProcess");
+    require_running("TerminateProcess");
+    process_->kill_group(SIGKILL);
+  }
+  void resize_console(std::uint16_t height, std::uint16_t width) override {
+    require_running("ModifyProcess(ConsoleSize)");
+    process_->resize(height, width);
+  }
+  void close_stdin() override {
+    require_running("ModifyProcess(CloseHandle)");
+    process_->close_stdin();
+  }
+  json properties() override {
+    service_->check_connected("GetProcessProperties");
+    const auto exit = process_->exit_status();
+    json status{{"ProcessId", pid()}, {"Exited", exit.has_value()}};
+    if (exit) {
+      status["ExitCode"] = exit->exit_code;
+      status["LastWaitResult"] = exit->last_wait_result;
+    }
+    return status;
+  }
+  std::optional<ProcessExit> wait(std::optional<std::chrono::milliseconds> timeout) override {
+    return process_->wait(timeout, service_->disconnected);
+  }
+  void on_exit(std::function<void(const ProcessExit&)> callback) override {
+    process_->on_exit(handle_, std::move(callback));
+  }
+
+ private:
+  void require_running(std::string_view operation) {
+    if (process_->exited()) fail(hresult::kProcessAlreadyStopped, operation, "the process has already exited");
+  }
+
+  std::shared_ptr<Service> service_;
+  std::shared_ptr<SystemObject> system_;
+  std::shared_ptr<ProcessObject> process_;
+  std::uint64_t handle_;
+};
+
+class EmulatedSystem final : public ComputeSystem {
+ public:
+  EmulatedSystem(std::shared_ptr<Service> service, std::shared_ptr<SystemObject> system)
+      : service_(std::move(service)), system_(std::move(system)), handle_(service_->next_handle++) {}
+
+  // Closing the last handle destroys a stopped system, and stops one that asked for it.
+  ~EmulatedSystem() override {
+    bool last = false;
+    bool stopped = false;
+    {
+      const std::lock_guard lock(system_->mutex);
+      system_->exit_callbacks.erase(handle_);
+      last = --system_->open_handles == 0;
+      stopped = system_->state == SystemState::Stopped;
+    }
+    if (!last) return;
+    if (!stopped && system_->terminate_on_last_close) {
+      stop_system(*service_, system_, "ForcedExit", 0, "Terminate", "Client", std::chrono::milliseconds(0));
+      stopped = true;
+    }
+    if (stopped) {
+      {
+        const std::lock_guard lock(service_->mutex);
+        const auto it = service_->systems.find(system_->id);
+        if (it != service_->systems.end() && it->second == system_) service_->systems.erase(it);
+      }
+      service_->remove_record(system_->id);
+    }
+  }
+
+  const std::string& id() const override { return system_->id; }
+
+  void start() override {
+    constexpr std::string_view op = "StartComputeSystem";
+    service_->check_connected(op);
+    std::unique_lock lock(system_->mutex);
+    if (system_->state != SystemState::Created) {
+      fail(hresult::kInvalidState, op, std::string("the system is ") + std::string(state_name(system_->state)));
+    }
+    if (system_->system_type == "VirtualMachine") {
+      system_->guest = service_->options.guest_factory(system_->id, system_->document);
+      system_->guest->start();
+    }
+    system_->state = SystemState::Running;
+    system_->started = Clock::now();
+  }
+
+  void shutdown() override {
+    constexpr std::string_view op = "ShutDownComputeSystem";
+    service_->check_connected(op);
+    {
+      const std::lock_guard lock(system_->mutex);
+      if (system_->state == SystemState::Stopped) fail(hresult::kSystemAlreadyStopped, op, "the system is stopped");
+      if (system_->state != SystemState::Running) {
+        fail(hresult::kInvalidState, op, std::string("the system is ") + std::string(state_name(system_->state)));
+      }
+    }
+    if (!stop_system(*service_, system_, "GracefulExit", 0, "Shutdown", "Client", std::chrono::seconds(5))) {
+      fail(hresult::kSystemAlreadyStopped, op, "the system is stopped");
+    }
+  }
+
+  void terminate() override {
+    constexpr std::string_view op = "TerminateComputeSystem";
+    service_->check_connected(op);
+    if (!stop_system(*service_, system_, "ForcedExit", 0, "Terminate", "Client", std::chrono::milliseconds(0))) {
+      fail(hresult::kSystemAlreadyStopped, op, "the system is stopped");
+    }
+  }
+
+  void pause() override { suspend(true); }
+  void resume() override { suspend(false); }
+
+  json properties(const json& query) override {
+    constexpr std::string_view op = "GetComputeSystemProperties";
+    service_->check_connected(op);
+    std::set<std::string> types;
+    if (!query.is_null() && !query.is_object()) fail(hresult::kInvalidJson, op, "the query is not a JSON object");
+    if (query.is_object() && query.contains("PropertyTypes") && !query["PropertyTypes"].is_null()) {
+      if (!query["PropertyTypes"].is_array()) fail(hresult::kInvalidJson, op, "PropertyTypes must be an array");
+      static const std::set<std::string> known{"Memory",
+                                               "GuestMemory",
+                                               "Statistics",
+                                               "ProcessList",
+                                               "TerminateOnLastHandleClosed",
+                                               "SharedMemoryRegion",
+                                               "ContainerCredentialGuard",
+                                               "GuestConnection",
+                                               "ICHeartbeatStatus",
+                                               "ProcessorTopology",
+                                               "CpuGroup",
+                                               "SystemGUID"};
+      for (const auto& type : query["PropertyTypes"]) {
+        if (!type.is_string() || !known.contains(type.get<std::string>())) {
+          fail(hresult::kInvalidArgument, op, "unknown property type " + type.dump());
+        }
+        types.insert(type.get<std::string>());
+      }
+    }
+    return describe(types);
+  }
+
+  void modify(const json& request) override {
+    constexpr std::string_view op = "ModifyComputeSystem";
+    service_->check_connected(op);
+    if (!request.is_object()) fail(hresult::kInvalidJson, op, "the request is not a JSON object");
+    check_with_schema(op, [&] { schema::parse_modify_setting_request(request.dump()); });
+    std::unique_lock lock(system_->mutex);
+    if (system_->state == SystemState::Stopped) fail(hresult::kSystemAlreadyStopped, op, "the system is stopped");
+    if (const auto guest_request = request.find("GuestRequest"); guest_request != request.end()) {
+      if (!system_->guest) fail(hresult::kInvalidState, op, "the system has no running guest");
+      system_->guest->modify(*guest_request);
+      if (!request.contains("ResourcePath")) return;
+    }
+    apply_modification(request);
+  }
+
+  std::optional<SystemExit> wait(std::optional<std::chrono::milliseconds> timeout) override {
+    std::unique_lock lock(system_->mutex);
+    const auto done = [&] { return system_->exit.has_value() || service_->disconnected.load(); };
+    if (timeout) {
+      system_->changed.wait_for(lock, *timeout, done);
+    } else {
+      system_->changed.wait(lock, done);
+    }
+    if (!system_->exit) service_->check_connected("WaitForComputeSystemExit");
+    return system_->exit;
+  }
+
+  void on_exit(std::function<void(const SystemExit&)> callback) override {
+    std::unique_lock lock(system_->mutex);
+    if (system_->exit_callbacks.contains(handle_)) {
+      fail(hresult::kCallbackAlreadySet, "SetComputeSystemCallback", "a callback is already set");
+    }
+    if (system_->exit) {
+      const SystemExit exit = *system_->exit;
+      lock.unlock();
+      callback(exit);
+      return;
+    }
+    system_->exit_callbacks.emplace(handle_, std::move(callback));
+  }
+
+  std::unique_ptr<Process> create_process(const json& parameters) override {
+    constexpr std::string_view op = "CreateProcess";
+    service_->check_connected(op);
+    const emulator::SpawnRequest request = spawn_request(parameters);
+    std::shared_ptr<ProcessObject> process;
+    {
+      const std::lock_guard lock(system_->mutex);
+      if (system_->state == SystemState::Stopped) fail(hresult::kSystemAlreadyStopped, op, "the system is stopped");
+      if (system_->state != SystemState::Running) {
+        fail(hresult::kInvalidState, op, std::string("the system is ") + std::string(state_name(system_->state)));
+      }
+      // Spawned under the lock so that a concurrent terminate cannot miss the new process.
+      process = std::make_shared<ProcessObject>(emulator::spawn_host_process(request), request.argv.front());
+      system_->processes.emplace(process->pid(), process);
+    }
+    service_->write_record(*system_);
+    return std::make_unique<EmulatedProcess>(service_, system_, process);
+  }
+
+  std::unique_ptr<Process> open_process(std::uint32_t pid) override {
+    service_->check_connected("OpenProcess");
+    const std::lock_guard lock(system_->mutex);
+    const auto it = system_->processes.find(pid);
+    if (it == system_->processes.end() || it->second->exited()) {
+      fail(hresult::kElementNotFound, "OpenProcess", "no running process " + std::to_string(pid));
+    }
+    return std::make_unique<EmulatedProcess>(service_, system_, it->second);
+  }
+
+ private:
+  void suspend(bool pause) {
+    const std::string_view op = pause ? "PauseComputeSystem" : "ResumeComputeSystem";
+    service_->check_connected(op);
+    const std::lock_guard lock(system_->mutex);
+    const SystemState from = pause ? SystemState::Running : SystemState::Paused;
+    if (system_->state != from) {
+      fail(hresult::kInvalidState, op, std::string("the system is ") + std::string(state_name(system_->state)));
+    }
+    for (const auto& [pid, process] : system_->processes) process->kill_group(pause ? SIGSTOP : SIGCONT);
+    system_->state = pause ? SystemState::Paused : SystemState::Running;
+  }
+
+  emulator::SpawnRequest spawn_request(const json& parameters) const {
+    constexpr std::string_view op = "CreateProcess";
+    if (!parameters.is_object()) fail(hresult::kInvalidJson, op, "ProcessParameters is not a JSON object");
+    check_with_schema(op, [&] { schema::parse_process_parameters(parameters.dump()); });
+    emulator::SpawnRequest request;
+    try {
+      if (const auto args = parameters.find("CommandArgs"); args != parameters.end() && !args->empty()) {
+        request.argv = args->get<std::vector<std::string>>();
+      } else {
+        request.argv = emulator::split_command_line(parameters.value("CommandLine", std::string()));
+      }
+      if (const auto env = parameters.find("Environment"); env != parameters.end() && !env->is_null()) {
+        request.environment = env->get<std::map<std::string, std::string>>();
+      }
+      request.working_directory = parameters.value("WorkingDirectory", std::string());
+      request.terminal = parameters.value("EmulateConsole", false);
+      request.stdin_pipe = parameters.value("CreateStdInPipe", false);
+      request.stdout_pipe = parameters.value("CreateStdOutPipe", false);
+      request.stderr_pipe = parameters.value("CreateStdErrPipe", false);
+    } catch (const json::exception& error) {
+      fail(hresult::kInvalidJson, op, std::string("ProcessParameters: ") + error.what());
+    }
+    if (request.argv.empty()) fail(hresult::kInvalidArgument, op, "empty command line");
+    if (system_->root) {
+      if (::geteuid() == 0) {
+        request.root = system_->root;
+      } else if (request.working_directory.empty() || request.working_directory == "/") {
+        request.working_directory = system_->root->string();  // no chroot without root: at least run in there
+      }
+    }
+    return request;
+  }
+
+  // Applies a ModifySettingRequest's ResourcePath/RequestType/Settings to the stored document.
+  void apply_modification(const json& request) {
+    constexpr std::string_view op = "ModifyComputeSystem";
+    const std::string path = request.value("ResourcePath", std::string());
+    const std::string type = request.value("RequestType", std::string("Add"));
+    if (path.empty()) fail(hresult::kInvalidArgument, op, "ResourcePath is required");
+    std::vector<std::string> segments;
+    std::stringstream split(path);
+    for (std::string segment; std::getline(split, segment, '/');) {
+      if (!segment.empty()) segments.push_back(segment);
+    }
+    if (segments.empty() || (segments[0] != "VirtualMachine" && segments[0] != "Container")) {
+      fail(hresult::kInvalidArgument, op, "unsupported resource path " + path);
+    }
+    if (!system_->document.contains(segments[0])) {
+      fail(hresult::kInvalidArgument, op, "the system has no " + segments[0]);
+    }
+    // SCSI rules HCS enforces: the controller must exist, LUNs stay below 64.
+    if (segments.size() >= 5 && segments[1] == "Devices" && segments[2] == "Scsi" && segments[4] == "Attachments") {
+      const json& scsi = system_->document[segments[0]]["Devices"]["Scsi"];
+      if (!scsi.is_object() || !scsi.contains(segments[3])) {
+        fail(hresult::kInvalidArgument, op, "no SCSI controller " + segments[3]);
+      }
+      if (segments.size() >= 6) {
+        const int lun = std::atoi(segments[5].c_str());
+        if (lun < 0 || lun >= 64) fail(hresult::kInvalidArgument, op, "SCSI LUN out of range");
+      }
+    }
+    json* parent = &system_->document;
+    for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+      json& next = (*parent)[segments[i]];
+      if (next.is_null()) next = json::object();
+      parent = &next;
+    }
+    const std::string& leaf = segments.back();
+    const json settings = request.value("Settings", json());
+    if (type == "Add") {
+      if (parent->is_array()) {
+        parent->push_back(settings);
+      } else if (parent->contains(leaf)) {
+        fail(hresult::kInvalidArgument, op, path + " already exists");
+      } else {
+        (*parent)[leaf] = settings;
+      }
+    } else if (type == "Remove") {
+      if (!parent->is_object() || !parent->contains(leaf))
+        fail(hresult::kElementNotFound, op, path + " does not exist");
+      parent->erase(leaf);
+    } else if (type == "Update") {
+      (*parent)[leaf] = settings;
+    } else {
+      fail(hresult::kInvalidArgument, op, "unknown RequestType \"" + type + "\"");
+    }
+  }
+
+  json describe(const std::set<std::string>& types) {
+    const std::lock_guard lock(system_->mutex);
+    json properties{{"Id", system_->id},
+                    {"SystemType", system_->system_type},
+                    {"RuntimeOsType", system_->runtime_os},
+                    {"Owner", system_->owner},
+                    {"State", state_name(system_->state)}};
+    if (system_->system_type == "VirtualMachine") properties["RuntimeId"] = system_->runtime_id;
+    if (system_->state == SystemState::Stopped) {
+      properties["Stopped"] = true;
+      properties["ExitType"] = system_->exit ? system_->exit->exit_type : "Unknown";
+    }
+    if (types.contains("ProcessList")) {
+      json list = json::array();
+      for (const auto& [pid, process] : system_->processes) {
+        if (process->exited()) continue;
+        const auto created = std::chrono::time_point_cast<std::chrono::seconds>(process->created());
+        list.push_back({{"ProcessId", pid},
+                        {"ImageName", process->image()},
+                        {"CreateTimestamp", std::to_string(created.time_since_epoch().count())}});
+      }
+      properties["ProcessList"] = list;
+    }
+    if (types.contains("Statistics")) {
+      const auto uptime = system_->state == SystemState::Created
+                              ? std::chrono::nanoseconds(0)
+                              : std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - system_->started);
+      properties["Statistics"] = {{"Uptime100ns", uptime.count() / 100}};
+    }
+    if (types.contains("TerminateOnLastHandleClosed")) {
+      properties["TerminateOnLastHandleClosed"] = system_->terminate_on_last_close;
+    }
+    return properties;
+  }
+
+  std::shared_ptr<Service> service_;
+  std::shared_ptr<SystemObject> system_;
+  std::uint64_t handle_;
+};
+
+class Emulator final : public EmulatorClient {
+ public:
+  explicit Emulator(EmulatorOptions options) : service_(std::make_shared<Service>(std::move(options))) {}
+
+  std::unique_ptr<ComputeSystem> create_system(const std::string& id, const json& document) override {
+    constexpr std::string_view op = "CreateComputeSystem";
+    service_->check_connected(op);
+    if (id.empty()) fail(hresult::kInvalidArgument, op, "empty id");
+    validate_document(document);
+    auto system = std::make_shared<SystemObject>();
+    system->id = id;
+    system->document = document;
+    system->owner = document.value("Owner", std::string());
+    system->terminate_on_last_close = document.value("ShouldTerminateOnLastHandleClosed", false);
+    if (document.contains("VirtualMachine")) {
+      system->system_type = "VirtualMachine";
+      // LCOW utility VMs boot a Linux kernel directly or a Linux EFI loader; WCOW ones boot Windows' bootmgfw.efi.
+      const json chipset = document["VirtualMachine"].value("Chipset", json::object());
+      std::string efi_path;
+      if (chipset.is_object() && chipset.contains("Uefi") && chipset["Uefi"].is_object()) {
+        const json boot = chipset["Uefi"].value("BootThis", json::object());
+        if (boot.is_object()) efi_path = boot.value("DevicePath", std::string());
+      }
+      const bool windows_loader = efi_path.find("Microsoft") != std::string::npos;
+      system->runtime_os =
+          chipset.contains("LinuxKernelDirect") || (!efi_path.empty() && !windows_loader) ? "Linux" : "Windows";
+    } else {
+      system->system_type = "Container";
+      system->runtime_os = "Windows";
+      const json& container = document.contains("Container") ? document["Container"] : document["HostedSystem"];
+      if (container.is_object() && container.contains("Storage") && container["Storage"].is_object()) {
+        const std::string path = container["Storage"].value("Path", std::string());
+        std::error_code error;
+        if (!path.empty() && path.front() == '/' && fs::is_directory(path, error)) system->root = fs::path(path);
+      }
+    }
+    system->open_handles = 1;
+    {
+      const std::lock_guard lock(service_->mutex);
+      if (service_->systems.contains(id)) fail(hresult::kSystemAlreadyExists, op, "a system with id " + id + " exists");
+      service_->systems.emplace(id, system);
+    }
+    service_->write_record(*system);
+    return std::make_unique<EmulatedSystem>(service_, system);
+  }
+
+  std::unique_ptr<ComputeSystem> open_system(const std::string& id) override {
+    service_->check_connected("OpenComputeSystem");
+    const std::lock_guard lock(service_->mutex);
+    const auto it = service_->systems.find(id);
+    if (it == service_->systems.end()) fail(hresult::kSystemNotFound, "OpenComputeSystem", "no system " + id);
+    {
+      const std::lock_guard system_lock(it->second->mutex);
+      ++it->second->open_handles;
+    }
+    return std::make_unique<EmulatedSystem>(service_, it->second);
+  }
+
+  json enumerate_systems(const json& query) override {
+    constexpr std::string_view op = "EnumerateComputeSystems";
+    service_->check_connected(op);
+    if (!query.is_null() && !query.is_object()) fail(hresult::kInvalidJson, op, "the query is not a JSON object");
+    const auto filter = [&](const char* field, const std::string& value) {
+      if (!query.is_object() || !query.contains(field) || query[field].is_null()) return true;
+      if (!query[field].is_array()) fail(hresult::kInvalidJson, op, std::string(field) + " must be an array");
+      for (const auto& wanted : query[field]) {
+        if (wanted.is_string() && wanted.get<std::string>() == value) return true;
+      }
+      return false;
+    };
+    std::vector<std::shared_ptr<SystemObject>> systems;
+    {
+      const std::lock_guard lock(service_->mutex);
+      for (const auto& [id, system] : service_->systems) systems.push_back(system);
+    }
+    json result = json::array();
+    for (const auto& system : systems) {
+      const std::lock_guard lock(system->mutex);
+      if (!filter("Ids", system->id) || !filter("Types", system->system_type) || !filter("Owners", system->owner)) {
+        continue;
+      }
+      result.push_back({{"Id", system->id},
+                        {"SystemType", system->system_type},
+                        {"Owner", system->owner},
+                        {"RuntimeOsType", system->runtime_os},
+                        {"State", state_name(system->state)}});
+    }
+    return result;
+  }
+
+  json service_properties(const json& query) override {
+    constexpr std::string_view op = "GetServiceProperties";
+    service_->check_connected(op);
+    if (!query.is_object() || !query.contains("PropertyTypes") || !query["PropertyTypes"].is_array()) {
+      fail(hresult::kInvalidJson, op, "expected {\"PropertyTypes\":[...]}");
+    }
+    json properties = json::array();
+    for (const auto& type : query["PropertyTypes"]) {
+      if (type == "ProcessorTopology") {
+        json processors = json::array();
+        for (std::uint32_t index = 0; index < service_->options.logical_processors; ++index) {
+          processors.push_back(
+              {{"LpIndex", index}, {"NodeNumber", 0}, {"PackageId", 0}, {"CoreId", index}, {"RootVpIndex", index}});
+        }
+        properties.push_back(
+            {{"LogicalProcessorCount", service_->options.logical_processors}, {"LogicalProcessors", processors}});
+      } else if (type == "Basic") {
+        properties.push_back({{"SupportedSchemaVersions", json::array({{{"Major", 2}, {"Minor", 5}}})},
+                              {"OsBuild", service_->options.os_build},
+                              {"ProductType", service_->options.product_type},
+                              {"Architecture", service_->options.architecture}});
+      } else {
+        fail(hresult::kInvalidArgument, op, "unsupported property type " + type.dump());
+      }
+    }
+    return {{"Properties", properties}};
+  }
+
+  void simulate_guest_exit(const std::string& id) override {
+    std::shared_ptr<SystemObject> system;
+    {
+      const std::lock_guard lock(service_->mutex);
+      const auto it = service_->systems.find(id);
+      if (it == service_->systems.end()) fail(hresult::kSystemNotFound, "simulate_guest_exit", "no system " + id);
+      system = it->second;
+    }
+    stop_system(*service_, system, "UnexpectedExit", hresult::kUnexpectedExit, "UnexpectedExit", "GuestOS",
+                std::chrono::milliseconds(0));
+  }
+
+  void simulate_service_disconnect() override {
+    service_->disconnected = true;
+    std::vector<std::shared_ptr<SystemObject>> systems;
+    {
+      const std::lock_guard lock(service_->mutex);
+      for (const auto& [id, system] : service_->systems) systems.push_back(system);
+    }
+    for (const auto& system : systems) {
+      std::vector<std::shared_ptr<ProcessObject>> processes;
+      {
+        const std::lock_guard lock(system->mutex);
+        for (const auto& [pid, process] : system->processes) processes.push_back(process);
+      }
+      system->changed.notify_all();
+      for (const auto& process : processes) process->wake();
+    }
+  }
+
+ private:
+  std::shared_ptr<Service> service_;
+};
+
+}  // namespace
+
+EmulatorOptions emulator_options_from_environment() {
+  EmulatorOptions options;
+  if (const char* dir = std::getenv("SHIMCORE_HCS_EMULATOR_DIR"); dir != nullptr && *dir != '\0') {
+    options.runtime_dir = dir;
+  } else if (::geteuid() == 0) {
+    options.runtime_dir = "/run/shimcore/hcs-emulator";
+  } else if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+    options.runtime_dir = fs::path(xdg) / "shimcore" / "hcs-emulator";
+  } else {
+    options.runtime_dir = fs::temp_directory_path() / ("shimcore-hcs-emulator-" + std::to_string(::geteuid()));
+  }
+  if (const char* build = std::getenv("SHIMCORE_HCS_EMULATOR_OS_BUILD"))
+    options.os_build = std::strtoul(build, nullptr, 10);
+  if (const char* cpus = std::getenv("SHIMCORE_HCS_EMULATOR_CPUS"))
+    options.logical_processors = std::strtoul(cpus, nullptr, 10);
+  return options;
+}
+
+std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options) {
+  return std::make_unique<Emulator>(std::move(options));
+}
+
+std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, const std::vector<std::string>& ids) {
+  std::vector<std::string> cleaned;
+  std::error_code error;
+  if (!fs::is_directory(runtime_dir, error)) return cleaned;
+  for (const auto& entry : fs::directory_iterator(runtime_dir, error)) {
+    if (entry.path().extension() != ".json") continue;
+    json record;
+    try {
+      std::ifstream in(entry.path());
+      record = json::parse(in);
+    } catch (const json::exception&) {
+      continue;  // a record being written right now, or not ours
+    }
+    const std::string id = record.value("Id", std::string());
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+    for (const auto& process : record.value("Processes", json::array())) {
+      const auto pid = static_cast<pid_t>(process.value("Pid", 0));
+      if (pid <= 1) continue;
+      // Only the process that was recorded: a pid reused since then has another start time.
+      const auto start = process_start_time(pid);
+      if (!start || (process.contains("StartTime") && process["StartTime"].get<std::uint64_t>() != *start)) continue;
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+    }
+    fs::remove(entry.path(), error);
+    cleaned.push_back(id);
+  }
+  return cleaned;
+}
+
+}  // namespace shimcore::hcs

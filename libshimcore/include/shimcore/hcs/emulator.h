@@ -1,0 +1,65 @@
+// The HCS emulator: a Client that behaves like HCS (documents, states, errors, exit notifications) and runs real
+// host processes, so that the shims can be driven end to end on Linux.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "shimcore/hcs/client.h"
+
+namespace shimcore::hcs {
+
+// The guest side of an emulated utility VM. The emulator starts one when a VirtualMachine system starts and stops it
+// when the system stops; the LCOW/WCOW guest emulation (GCS bridge) plugs in here later.
+class EmulatedGuest {
+ public:
+  virtual ~EmulatedGuest() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  // A ModifySettingRequest's GuestRequest. Throw HcsError to refuse it.
+  virtual void modify(const nlohmann::json& guest_request) = 0;
+};
+using GuestFactory =
+    std::function<std::unique_ptr<EmulatedGuest>(const std::string& system_id, const nlohmann::json& document)>;
+
+struct EmulatorOptions {
+  // Where each system's record lives, so that a later `delete` of a dead shim can find and clean it up.
+  std::filesystem::path runtime_dir;
+  // What the emulated host reports (host profile, service properties).
+  std::uint32_t os_build = 26100;  // Windows Server 2025
+  std::string product_type = "Server";
+  std::string architecture = "amd64";
+  std::uint32_t logical_processors = 0;  // 0: this machine's count
+  // Guests of VirtualMachine systems; the default guest accepts everything and does nothing.
+  GuestFactory guest_factory;
+};
+
+// From the environment: SHIMCORE_HCS_EMULATOR_DIR (default /run/shimcore/hcs-emulator, or $XDG_RUNTIME_DIR/... for
+// non-root users), SHIMCORE_HCS_EMULATOR_OS_BUILD, SHIMCORE_HCS_EMULATOR_CPUS.
+EmulatorOptions emulator_options_from_environment();
+
+// The test hooks HCS has no API for, and the emulator-specific entry points.
+class EmulatorClient : public Client {
+ public:
+  // The guest of a running system exits by itself: the system stops with ExitType UnexpectedExit.
+  virtual void simulate_guest_exit(const std::string& id) = 0;
+  // The compute service goes away: every waiter is released and later calls fail with HCS_E_SERVICE_DISCONNECT.
+  virtual void simulate_service_disconnect() = 0;
+};
+
+std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options);
+
+// For `delete` after a shim died: kills the processes recorded for the matching systems of `runtime_dir` (all
+// systems when `ids` is empty) and removes their records. Returns the ids cleaned up. Idempotent.
+std::vector<std::string> cleanup_emulated_systems(const std::filesystem::path& runtime_dir,
+                                                  const std::vector<std::string>& ids = {});
+
+// The default client of this build: computecore on Windows unless SHIMCORE_HCS_EMULATOR=1, the emulator elsewhere.
+std::unique_ptr<Client> make_default_client();
+
+}  // namespace shimcore::hcs
