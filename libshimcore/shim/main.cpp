@@ -18,6 +18,7 @@
 #include "shimcore/build_info.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/shim/flags.h"
+#include "shimcore/shim/runtime.h"
 
 namespace shimcore::shim {
 namespace {
@@ -80,10 +81,13 @@ int run(const SandboxKind& kind, std::span<const std::string> args, std::istream
       err << kind.binary_name << ": missing action (start, delete or serve)\n" << usage(kind);
       return kExitUsage;
     }
-    // The shim runtime (start/serve/delete) is delivered by a later stage of the project; refuse plainly rather than
-    // pretend. containerd shows this text in its error.
-    throw make_error(ErrorKind::Unimplemented, "action \"{}\" is not implemented in this version of {}",
-                     to_string(flags.action), kind.binary_name);
+    switch (flags.action) {
+      case Action::Start: start(kind, flags, in, out); return kExitOk;
+      case Action::Delete: delete_after_death(kind, flags, out); return kExitOk;
+      case Action::Serve: return serve(kind, flags);
+      case Action::None: break;
+    }
+    return kExitUsage;
   } catch (const Error& e) {
     err << kind.binary_name << ": " << to_string(e.kind()) << ": " << e.what() << "\n";
   } catch (const std::exception& e) {

@@ -6,10 +6,15 @@
 #include <regex>
 #include <string>
 
+#include <signal.h>
+#include <nlohmann/json.hpp>
+#include "containerd/task/v3/shim.pb.h"
 #include "containerd/types/introspection.pb.h"
 #include "containerd/types/runtimeoptions/v1/api.pb.h"
 #include "run_process.h"
 #include "shimcore/sandbox_kind.h"
+#include "shimcore/transport/ttrpc_client.h"
+#include "test_util.h"
 
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::StartsWith;
@@ -104,15 +109,86 @@ TEST_CASE("flag -info prints a containerd.types.RuntimeInfo", "[shim][cli]") {
   }
 }
 
-TEST_CASE("a missing action is a usage error; unimplemented actions fail plainly", "[shim][cli]") {
+TEST_CASE("a missing action is a usage error", "[shim][cli]") {
   for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
     CAPTURE(kind->binary_name);
     const auto missing = run_process({shim_path(*kind), "-id", "t1"});
     CHECK(missing.exit_status == 2);
     CHECK_THAT(missing.err, ContainsSubstring("missing action"));
-    const auto start = run_process({shim_path(*kind), "-namespace", "default", "-id", "t1", "start"});
+  }
+}
+
+TEST_CASE("start prints only the address of a listening daemon; Shutdown stops it; delete answers", "[shim][cli]") {
+  shimcore::testing::TempDir dir("shimcore-start-");
+  // Sockets and emulator records of this test stay in its folder.
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
+    CAPTURE(kind->binary_name);
+    const std::filesystem::path bundle = dir.path / std::string(kind->id);
+    std::filesystem::create_directories(bundle);
+    const std::vector<std::string> common{shim_path(*kind),
+                                          "-namespace",
+                                          "default",
+                                          "-address",
+                                          (dir.path / "containerd.sock").string(),
+                                          "-publish-binary",
+                                          "/bin/true",
+                                          "-id",
+                                          "task-" + std::string(kind->id)};
+    std::vector<std::string> start_args = common;
+    start_args.emplace_back("start");
+    const auto start = run_process(start_args, {}, bundle.string());
+    REQUIRE(start.exit_status == 0);
+    CHECK(start.err.empty());
+    const auto bootstrap = nlohmann::json::parse(start.out);
+    CHECK(bootstrap.size() == 3);
+    CHECK(bootstrap["version"] == 3);
+    CHECK(bootstrap["protocol"] == "ttrpc");
+    const std::string address = bootstrap["address"].get<std::string>();
+    CHECK_THAT(address, StartsWith("unix://" + (dir.path / "s").string() + "/"));
+    CHECK(address.size() - 7 < 108);
+
+    // The daemon answers at once: Connect, then Shutdown with no task makes it exit.
+    shimcore::transport::TtrpcClient client(address);
+    containerd::task::v3::ConnectRequest connect;
+    const auto connected = client.call<containerd::task::v3::ConnectResponse>("containerd.task.v3.Task", "Connect",
+                                                                              connect, {std::chrono::seconds(5), {}});
+    CHECK(connected.shim_pid() > 0);
+    CHECK(connected.task_pid() == 0);
+    const auto missing = client.call("containerd.task.v3.Task", "State", "\x0a\x02t9", {std::chrono::seconds(5), {}});
+    CHECK(missing.status.code == shimcore::StatusCode::NotFound);
+    client.call("containerd.task.v3.Task", "Shutdown", "", {std::chrono::seconds(5), {}});
+    CHECK(shimcore::testing::eventually([&] { return ::kill(static_cast<pid_t>(connected.shim_pid()), 0) != 0; }));
+    CHECK_FALSE(std::filesystem::exists(address.substr(7)));
+
+    // delete after the daemon is gone: a DeleteResponse with "unknown" status 255, and idempotent.
+    std::vector<std::string> delete_args = common;
+    delete_args.insert(delete_args.end(), {"-bundle", bundle.string(), "delete"});
+    for (int i = 0; i < 2; ++i) {
+      const auto deleted = run_process(delete_args, {}, bundle.string());
+      REQUIRE(deleted.exit_status == 0);
+      CHECK(deleted.err.empty());
+      containerd::task::v3::DeleteResponse response;
+      REQUIRE(response.ParseFromString(deleted.out));
+      CHECK(response.exit_status() == 255);
+      CHECK(response.exited_at().seconds() > 0);
+    }
+  }
+}
+
+TEST_CASE("start refuses runtime options it does not understand", "[shim][cli]") {
+  shimcore::testing::TempDir dir("shimcore-start-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  const shimcore::SandboxKind& kind = *shimcore::compiled_kinds().front();
+  google::protobuf::Any runc;
+  runc.set_type_url("containerd.runc.v1.Options");
+  for (const std::string& stdin_bytes : {std::string("\xff\xff\xff", 3), runc.SerializeAsString()}) {
+    const auto start =
+        run_process({shim_path(kind), "-namespace", "default", "-id", "t1", "start"}, stdin_bytes, dir.path.string());
     CHECK(start.exit_status == 1);
     CHECK(start.out.empty());
-    CHECK_THAT(start.err, ContainsSubstring("not implemented") && ContainsSubstring("\"start\""));
+    CHECK_THAT(start.err, ContainsSubstring("invalid argument") && ContainsSubstring("options"));
   }
 }

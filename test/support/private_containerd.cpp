@@ -113,7 +113,8 @@ std::optional<std::string> BackgroundProcess::read_line(std::chrono::millisecond
   }
 }
 
-PrivateContainerd::PrivateContainerd(const std::vector<fs::path>& extra_path) {
+PrivateContainerd::PrivateContainerd(const std::vector<fs::path>& extra_path,
+                                     const std::vector<std::string>& extra_env) {
   const fs::path bin = containerd_bin_dir();
   std::random_device random;
   // Short: containerd's own socket path must fit in sun_path.
@@ -137,8 +138,14 @@ PrivateContainerd::PrivateContainerd(const std::vector<fs::path>& extra_path) {
   std::string path;
   for (const fs::path& extra : extra_path) path += extra.string() + ":";
   path += bin.string() + ":" + (std::getenv("PATH") != nullptr ? std::getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin");
-  daemon_.emplace(std::vector<std::string>{(bin / "containerd").string(), "--config", (dir_ / "config.toml").string()},
-                  std::vector<std::string>{"PATH=" + path}, (dir_ / "containerd.log").string());
+  daemon_.emplace(
+      std::vector<std::string>{(bin / "containerd").string(), "--config", (dir_ / "config.toml").string()},
+      [&] {
+        std::vector<std::string> env{"PATH=" + path};
+        env.insert(env.end(), extra_env.begin(), extra_env.end());
+        return env;
+      }(),
+      (dir_ / "containerd.log").string());
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (fs::exists(grpc_socket()) && fs::exists(ttrpc_socket()) && ctr({"version"}).exit_status == 0) return;

@@ -44,7 +44,9 @@ class PrivateContainerd {
  public:
   // Starts containerd and waits (up to 20 s) for its socket. `extra_path` is put first on containerd's PATH so that
   // runtime names resolve to shims there. Throws std::runtime_error with containerd's log on failure.
-  explicit PrivateContainerd(const std::vector<std::filesystem::path>& extra_path = {});
+  // `extra_env` ("KEY=value") reaches containerd and so every shim it starts.
+  explicit PrivateContainerd(const std::vector<std::filesystem::path>& extra_path = {},
+                             const std::vector<std::string>& extra_env = {});
   ~PrivateContainerd();
   PrivateContainerd(const PrivateContainerd&) = delete;
   PrivateContainerd& operator=(const PrivateContainerd&) = delete;

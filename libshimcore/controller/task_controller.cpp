@@ -1,0 +1,468 @@
+// Process-kind tasks: one HCS Container per task, its init process and execs, their stdio relays and exits.
+#include "shimcore/controller/task_controller.h"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "shimcore/errdefs.h"
+#include "shimcore/io/stdio_relay.h"
+#include "shimcore/shim/log.h"
+#include "shimcore/shim/runtime.h"
+
+namespace shimcore::controller {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A bundle's OCI config, the parts a process-kind task needs.
+struct OciSpec {
+  json process;
+  std::string root_path;
+};
+
+OciSpec read_spec(const std::string& id, const fs::path& bundle) {
+  const fs::path path = bundle / "config.json";
+  std::ifstream in(path);
+  if (!in) throw make_error(ErrorKind::InvalidArgument, "task {}: cannot read {}", id, path.string());
+  json spec;
+  try {
+    spec = json::parse(in);
+  } catch (const json::exception& error) {
+    throw make_error(ErrorKind::InvalidArgument, "task {}: {} is not valid JSON: {}", id, path.string(), error.what());
+  }
+  if (!spec.is_object() || !spec.contains("process") || !spec["process"].is_object()) {
+    throw make_error(ErrorKind::InvalidArgument, "task {}: {} has no process", id, path.string());
+  }
+  OciSpec result;
+  result.process = spec["process"];
+  if (spec.contains("root") && spec["root"].is_object()) result.root_path = spec["root"].value("path", std::string());
+  return result;
+}
+
+// OCI Process -> HCS ProcessParameters (the Linux-emulator form: CommandArgs and an environment map).
+json process_parameters(const std::string& id, const json& process, const Stdio& stdio) {
+  json parameters;
+  try {
+    const auto args = process.value("args", std::vector<std::string>{});
+    if (args.empty()) throw make_error(ErrorKind::InvalidArgument, "process of {} has no args", id);
+    parameters["CommandArgs"] = args;
+    json environment = json::object();
+    for (const std::string& entry : process.value("env", std::vector<std::string>{})) {
+      const auto equals = entry.find('=');
+      if (equals != std::string::npos) environment[entry.substr(0, equals)] = entry.substr(equals + 1);
+    }
+    parameters["Environment"] = environment;
+    parameters["WorkingDirectory"] = process.value("cwd", std::string("/"));
+  } catch (const json::exception& error) {
+    throw make_error(ErrorKind::InvalidArgument, "process of {}: {}", id, error.what());
+  }
+  parameters["EmulateConsole"] = stdio.terminal;
+  parameters["CreateStdInPipe"] = !stdio.stdin_path.empty();
+  parameters["CreateStdOutPipe"] = !stdio.stdout_path.empty();
+  parameters["CreateStdErrPipe"] = !stdio.stderr_path.empty() && !stdio.terminal;
+  return parameters;
+}
+
+// Mounts containerd's rootfs mounts on <bundle>/rootfs (one mount, as snapshotters give for runtime v2).
+void mount_rootfs(const std::string& id, const fs::path& target, const std::vector<Mount>& mounts) {
+  if (mounts.size() > 1) {
+    throw make_error(ErrorKind::InvalidArgument, "task {}: {} rootfs mounts; one is supported", id, mounts.size());
+  }
+  const Mount& mount = mounts.front();
+  unsigned long flags = 0;
+  std::string data;
+  for (const std::string& option : mount.options) {
+    if (option == "rbind") {
+      flags |= MS_BIND | MS_REC;
+    } else if (option == "bind") {
+      flags |= MS_BIND;
+    } else if (option == "ro") {
+      flags |= MS_RDONLY;
+    } else if (option == "rw") {
+      continue;
+    } else {
+      data += (data.empty() ? "" : ",") + option;
+    }
+  }
+  if (mount.type == "bind") flags |= MS_BIND;
+  std::error_code error;
+  fs::create_directories(target, error);
+  if (::mount(mount.source.c_str(), target.c_str(), mount.type.c_str(), flags, data.empty() ? nullptr : data.c_str()) !=
+      0) {
+    throw make_error(ErrorKind::Unavailable, "task {}: cannot mount {} ({}) on {}: {}", id, mount.source, mount.type,
+                     target.string(), std::strerror(errno));
+  }
+}
+
+struct ProcessEntry {
+  std::string exec_id;  // empty for the init process
+  Stdio stdio;
+  json parameters;
+  ProcessState state = ProcessState::Created;
+  std::unique_ptr<io::StdioRelay> relay;
+  std::unique_ptr<hcs::Process> process;
+  std::uint32_t pid = 0;
+  std::optional<ExitStatus> exit;
+  std::vector<std::function<void(const ExitStatus&)>> waiters;
+};
+
+struct TaskEntry {
+  std::string id;
+  fs::path bundle;
+  bool mounted_rootfs = false;
+  std::unique_ptr<hcs::ComputeSystem> system;
+  std::map<std::string, std::shared_ptr<ProcessEntry>> processes;  // "" = init
+};
+
+void require_state(const std::string& id, const std::string& exec_id, const ProcessEntry& process,
+                   std::initializer_list<ProcessState> allowed, std::string_view action) {
+  for (ProcessState state : allowed) {
+    if (process.state == state) return;
+  }
+  throw make_error(ErrorKind::FailedPrecondition, "cannot {} {}{}{}: it is {}", action, id, exec_id.empty() ? "" : "/",
+                   exec_id, to_string(process.state));
+}
+
+}  // namespace
+
+std::string_view to_string(ProcessState state) noexcept {
+  switch (state) {
+    case ProcessState::Created: return "created";
+    case ProcessState::Running: return "running";
+    case ProcessState::Stopped: return "stopped";
+    case ProcessState::Deleted: return "deleted";
+  }
+  return "unknown";
+}
+
+class TaskController::Impl {
+ public:
+  Impl(hcs::Client& client, TaskEvents& events) : client_(client), events_(events) {}
+
+  std::uint32_t create(const CreateTaskRequest& request) {
+    if (request.id.empty()) throw make_error(ErrorKind::InvalidArgument, "create: empty task id");
+    {
+      const std::lock_guard lock(mutex_);
+      if (tasks_.contains(request.id)) throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
+    }
+    const fs::path bundle = request.bundle;
+    const OciSpec spec = read_spec(request.id, bundle);
+    auto task = std::make_shared<TaskEntry>();
+    task->id = request.id;
+    task->bundle = bundle;
+    fs::path root = bundle / "rootfs";
+    if (!request.rootfs.empty()) {
+      mount_rootfs(request.id, root, request.rootfs);
+      task->mounted_rootfs = true;
+    } else if (!spec.root_path.empty()) {
+      root = fs::path(spec.root_path).is_absolute() ? fs::path(spec.root_path) : bundle / spec.root_path;
+    }
+    auto init = std::make_shared<ProcessEntry>();
+    init->stdio = request.stdio;
+    init->parameters = process_parameters(request.id, spec.process, request.stdio);
+    try {
+      init->relay = io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path,
+                                          request.stdio.stderr_path, request.stdio.terminal, request.id, ""});
+      const json document{{"Owner", "containerd-shim-process-v2"},
+                          {"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
+                          {"ShouldTerminateOnLastHandleClosed", true},
+                          {"Container", {{"Storage", {{"Path", root.string()}}}}}};
+      task->system = client_.create_system(request.id, document);
+      task->system->start();
+    } catch (...) {
+      if (task->mounted_rootfs) ::umount2(root.c_str(), MNT_DETACH);
+      throw;
+    }
+    task->processes.emplace("", init);
+    {
+      const std::lock_guard lock(mutex_);
+      tasks_.emplace(request.id, task);
+    }
+    events_.created(request, 0);
+    shim::log(shim::LogLevel::Info, "task created", {{"task", request.id}, {"rootfs", root.string()}});
+    return 0;
+  }
+
+  std::uint32_t start(const std::string& id, const std::string& exec_id) {
+    const auto [task, process] = find(id, exec_id);
+    std::unique_lock lock(mutex_);
+    require_state(id, exec_id, *process, {ProcessState::Created}, "start");
+    auto created = task->system->create_process(process->parameters);
+    process->pid = created->pid();
+    process->relay->attach(created->take_stdio());
+    process->process = std::move(created);
+    process->state = ProcessState::Running;
+    const std::uint32_t pid = process->pid;
+    lock.unlock();
+    if (exec_id.empty()) {
+      events_.started(id, pid);
+    } else {
+      events_.exec_started(id, exec_id, pid);
+    }
+    // Registered after the start event: an exit that already happened is reported now, in order.
+    process->process->on_exit([this, task, process, id, exec_id](const hcs::ProcessExit& exit) {
+      on_process_exit(task, process, id, exec_id, exit);
+    });
+    return pid;
+  }
+
+  void exec(const ExecRequest& request) {
+    const auto task = find_task(request.id);
+    if (request.exec_id.empty())
+      throw make_error(ErrorKind::InvalidArgument, "exec into {}: empty exec id", request.id);
+    auto process = std::make_shared<ProcessEntry>();
+    process->exec_id = request.exec_id;
+    process->stdio = request.stdio;
+    process->parameters = process_parameters(request.id, request.process, request.stdio);
+    {
+      const std::lock_guard lock(mutex_);
+      if (task->processes.contains(request.exec_id)) {
+        throw make_error(ErrorKind::AlreadyExists, "exec {} already exists in task {}", request.exec_id, request.id);
+      }
+      const auto& init = task->processes.at("");
+      require_state(request.id, "", *init, {ProcessState::Running}, "exec into");
+    }
+    process->relay = io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path,
+                                           request.stdio.stderr_path, request.stdio.terminal, request.id, ""});
+    {
+      const std::lock_guard lock(mutex_);
+      task->processes.emplace(request.exec_id, process);
+    }
+    events_.exec_added(request.id, request.exec_id);
+  }
+
+  ProcessStatus state(const std::string& id, const std::string& exec_id) {
+    const auto [task, process] = find(id, exec_id);
+    const std::lock_guard lock(mutex_);
+    ProcessStatus status;
+    status.id = id;
+    status.exec_id = exec_id;
+    status.bundle = task->bundle.string();
+    status.pid = process->pid;
+    status.state = process->state;
+    status.stdio = process->stdio;
+    if (process->exit) {
+      status.exit_status = process->exit->exit_status;
+      status.exited_at = process->exit->exited_at;
+    }
+    return status;
+  }
+
+  void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
+    if (signal == 0 || signal >= 65) throw make_error(ErrorKind::InvalidArgument, "invalid signal {}", signal);
+    const auto [task, process] = find(id, exec_id);
+    std::vector<hcs::Process*> targets;
+    {
+      const std::lock_guard lock(mutex_);
+      if (process->state == ProcessState::Stopped) {
+        throw make_error(ErrorKind::NotFound, "process {}{}{} already finished", id, exec_id.empty() ? "" : "/",
+                         exec_id);
+      }
+      require_state(id, exec_id, *process, {ProcessState::Running}, "kill");
+      targets.push_back(process->process.get());
+      if (all && exec_id.empty()) {
+        for (auto& [other_id, other] : task->processes) {
+          if (!other_id.empty() && other->state == ProcessState::Running) targets.push_back(other->process.get());
+        }
+      }
+    }
+    for (hcs::Process* target : targets) {
+      try {
+        target->signal({{"Signal", signal}});
+      } catch (const hcs::HcsError& error) {
+        if (!error.already_stopped()) throw;
+      }
+    }
+  }
+
+  ExitStatus remove(const std::string& id, const std::string& exec_id) {
+    const auto [task, process] = find(id, exec_id);
+    ExitStatus exit;
+    {
+      const std::lock_guard lock(mutex_);
+      require_state(id, exec_id, *process, {ProcessState::Created, ProcessState::Stopped}, "delete");
+      if (exec_id.empty()) {
+        for (const auto& [other_id, other] : task->processes) {
+          if (!other_id.empty() && other->state == ProcessState::Running) {
+            throw make_error(ErrorKind::FailedPrecondition, "cannot delete {}: exec {} is running", id, other_id);
+          }
+        }
+      }
+      exit = process->exit.value_or(ExitStatus{process->pid, 0, std::chrono::system_clock::now()});
+      process->state = ProcessState::Deleted;
+    }
+    if (process->relay) process->relay->drain(std::chrono::seconds(2));
+    if (exec_id.empty()) {
+      teardown(*task);
+      const std::lock_guard lock(mutex_);
+      tasks_.erase(id);
+    } else {
+      const std::lock_guard lock(mutex_);
+      task->processes.erase(exec_id);
+    }
+    events_.deleted(id, exec_id, exit);
+    return exit;
+  }
+
+  std::vector<std::uint32_t> pids(const std::string& id) {
+    const auto task = find_task(id);
+    const std::lock_guard lock(mutex_);
+    std::vector<std::uint32_t> result;
+    for (const auto& [exec_id, process] : task->processes) {
+      if (process->state == ProcessState::Running) result.push_back(process->pid);
+    }
+    return result;
+  }
+
+  void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height) {
+    const auto [task, process] = find(id, exec_id);
+    const std::lock_guard lock(mutex_);
+    require_state(id, exec_id, *process, {ProcessState::Running}, "resize the console of");
+    process->process->resize_console(static_cast<std::uint16_t>(height), static_cast<std::uint16_t>(width));
+  }
+
+  void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
+    if (!close_stdin) return;
+    const auto [task, process] = find(id, exec_id);
+    const std::lock_guard lock(mutex_);
+    if (process->relay) process->relay->close_stdin();
+    if (process->state == ProcessState::Running) {
+      try {
+        process->process->close_stdin();
+      } catch (const hcs::HcsError& error) {
+        if (!error.already_stopped()) throw;
+      }
+    }
+  }
+
+  void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) {
+    const auto [task, process] = find(id, exec_id);
+    std::unique_lock lock(mutex_);
+    if (process->exit) {
+      const ExitStatus exit = *process->exit;
+      lock.unlock();
+      on_exit(exit);
+      return;
+    }
+    process->waiters.push_back(std::move(on_exit));
+  }
+
+  std::size_t task_count() {
+    const std::lock_guard lock(mutex_);
+    return tasks_.size();
+  }
+
+  void shutdown() {
+    std::map<std::string, std::shared_ptr<TaskEntry>> tasks;
+    {
+      const std::lock_guard lock(mutex_);
+      tasks.swap(tasks_);
+    }
+    for (auto& [id, task] : tasks) teardown(*task);
+  }
+
+ private:
+  std::shared_ptr<TaskEntry> find_task(const std::string& id) {
+    const std::lock_guard lock(mutex_);
+    const auto it = tasks_.find(id);
+    if (it == tasks_.end()) throw make_error(ErrorKind::NotFound, "task {} not found", id);
+    return it->second;
+  }
+
+  std::pair<std::shared_ptr<TaskEntry>, std::shared_ptr<ProcessEntry>> find(const std::string& id,
+                                                                            const std::string& exec_id) {
+    auto task = find_task(id);
+    const std::lock_guard lock(mutex_);
+    const auto it = task->processes.find(exec_id);
+    if (it == task->processes.end()) throw make_error(ErrorKind::NotFound, "exec {} not found in task {}", exec_id, id);
+    return {task, it->second};
+  }
+
+  void on_process_exit(const std::shared_ptr<TaskEntry>& task, const std::shared_ptr<ProcessEntry>& process,
+                       const std::string& id, const std::string& exec_id, const hcs::ProcessExit& hcs_exit) {
+    // Output first: containerd (and ctr) expect all of it before the exit is reported.
+    process->relay->drain(std::chrono::seconds(2));
+    ExitStatus exit{process->pid, hcs_exit.exit_code, std::chrono::system_clock::now()};
+    std::vector<std::function<void(const ExitStatus&)>> waiters;
+    {
+      const std::lock_guard lock(mutex_);
+      process->exit = exit;
+      process->state = ProcessState::Stopped;
+      waiters.swap(process->waiters);
+    }
+    if (exec_id.empty()) record_exit(task->bundle, exit);
+    events_.exited(id, exec_id, exit);
+    for (auto& waiter : waiters) waiter(exit);
+    shim::log(shim::LogLevel::Info, "process exited",
+              {{"task", id}, {"exec", exec_id}, {"status", std::to_string(exit.exit_status)}});
+  }
+
+  // For `delete` after a crash of this daemon: the real exit status of the task.
+  static void record_exit(const fs::path& bundle, const ExitStatus& exit) {
+    const auto since_epoch = exit.exited_at.time_since_epoch();
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    std::ofstream(bundle / shim::kExitStatusFile, std::ios::trunc)
+        << exit.exit_status << ' ' << exit.pid << ' ' << seconds.count() << ' '
+        << std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count() << '\n';
+  }
+
+  void teardown(TaskEntry& task) {
+    if (task.system) {
+      try {
+        task.system->terminate();
+      } catch (const hcs::HcsError& error) {
+        if (!error.already_stopped()) shim::log(shim::LogLevel::Warn, "terminate failed", {{"error", error.what()}});
+      }
+      task.processes.clear();  // relays drain/close and process handles close before the system handle
+      task.system.reset();
+    }
+    if (task.mounted_rootfs) ::umount2((task.bundle / "rootfs").c_str(), MNT_DETACH);
+  }
+
+  hcs::Client& client_;
+  TaskEvents& events_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<TaskEntry>> tasks_;
+};
+
+TaskController::TaskController(hcs::Client& client, TaskEvents& events)
+    : impl_(std::make_unique<Impl>(client, events)) {}
+TaskController::~TaskController() = default;
+
+std::uint32_t TaskController::create(const CreateTaskRequest& request) { return impl_->create(request); }
+std::uint32_t TaskController::start(const std::string& id, const std::string& exec_id) {
+  return impl_->start(id, exec_id);
+}
+void TaskController::exec(const ExecRequest& request) { impl_->exec(request); }
+ProcessStatus TaskController::state(const std::string& id, const std::string& exec_id) {
+  return impl_->state(id, exec_id);
+}
+void TaskController::kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
+  impl_->kill(id, exec_id, signal, all);
+}
+ExitStatus TaskController::remove(const std::string& id, const std::string& exec_id) {
+  return impl_->remove(id, exec_id);
+}
+std::vector<std::uint32_t> TaskController::pids(const std::string& id) { return impl_->pids(id); }
+void TaskController::resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
+                                std::uint32_t height) {
+  impl_->resize_pty(id, exec_id, width, height);
+}
+void TaskController::close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
+  impl_->close_io(id, exec_id, close_stdin);
+}
+void TaskController::wait(const std::string& id, const std::string& exec_id,
+                          std::function<void(const ExitStatus&)> on_exit) {
+  impl_->wait(id, exec_id, std::move(on_exit));
+}
+std::size_t TaskController::task_count() { return impl_->task_count(); }
+void TaskController::shutdown() { impl_->shutdown(); }
+
+}  // namespace shimcore::controller

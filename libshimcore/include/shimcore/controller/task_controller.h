@@ -1,0 +1,111 @@
+// Tasks and execs of a process-kind shim over an HCS client: explicit process state machines, stdio, exits, events.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shimcore/hcs/client.h"
+
+namespace shimcore::controller {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// Created -> Running -> Stopped -> Deleted; any other move is FailedPrecondition naming the current state.
+enum class ProcessState { Created, Running, Stopped, Deleted };
+std::string_view to_string(ProcessState state) noexcept;
+
+struct Mount {
+  std::string type;
+  std::string source;
+  std::string target;
+  std::vector<std::string> options;
+};
+
+struct Stdio {
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
+  bool terminal = false;
+};
+
+struct CreateTaskRequest {
+  std::string id;
+  std::string bundle;
+  std::vector<Mount> rootfs;
+  Stdio stdio;
+};
+
+struct ExecRequest {
+  std::string id;       // the task
+  std::string exec_id;  // the new process
+  Stdio stdio;
+  nlohmann::json process;  // OCI runtime-spec Process
+};
+
+struct ProcessStatus {
+  std::string id;
+  std::string exec_id;
+  std::string bundle;
+  std::uint32_t pid = 0;
+  ProcessState state = ProcessState::Created;
+  Stdio stdio;
+  std::uint32_t exit_status = 0;
+  std::optional<TimePoint> exited_at;
+};
+
+struct ExitStatus {
+  std::uint32_t pid = 0;
+  std::uint32_t exit_status = 0;
+  TimePoint exited_at;
+};
+
+// What the controller tells containerd, in the order containerd requires (create, start, exit, delete).
+class TaskEvents {
+ public:
+  virtual ~TaskEvents() = default;
+  virtual void created(const CreateTaskRequest& request, std::uint32_t pid) = 0;
+  virtual void started(const std::string& id, std::uint32_t pid) = 0;
+  virtual void exited(const std::string& id, const std::string& exec_id, const ExitStatus& exit) = 0;
+  virtual void deleted(const std::string& id, const std::string& exec_id, const ExitStatus& exit) = 0;
+  virtual void exec_added(const std::string& id, const std::string& exec_id) = 0;
+  virtual void exec_started(const std::string& id, const std::string& exec_id, std::uint32_t pid) = 0;
+};
+
+// All methods are thread-safe and throw shimcore::Error with the errdefs kind (NotFound for unknown ids,
+// FailedPrecondition for a wrong state, InvalidArgument for bad input, AlreadyExists for reused ids).
+class TaskController {
+ public:
+  TaskController(hcs::Client& client, TaskEvents& events);
+  ~TaskController();
+  TaskController(const TaskController&) = delete;
+  TaskController& operator=(const TaskController&) = delete;
+
+  // Reads <bundle>/config.json, mounts the rootfs, creates and starts the HCS container; the init process itself is
+  // started by start(). Returns the pid (0 until started).
+  std::uint32_t create(const CreateTaskRequest& request);
+  std::uint32_t start(const std::string& id, const std::string& exec_id);
+  void exec(const ExecRequest& request);
+  ProcessStatus state(const std::string& id, const std::string& exec_id);
+  void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all);
+  ExitStatus remove(const std::string& id, const std::string& exec_id);
+  std::vector<std::uint32_t> pids(const std::string& id);
+  void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height);
+  void close_io(const std::string& id, const std::string& exec_id, bool close_stdin);
+  // Calls `on_exit` once the process has exited (at once if it already has), from any thread.
+  void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit);
+  std::size_t task_count();
+  // Stops everything (shim shutdown): terminates systems, drains stdio, unmounts.
+  void shutdown();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shimcore::controller

@@ -1,0 +1,17 @@
+// The containerd Task API (v3, also served as v2) over a TaskController: decode, call, encode; errors keep their kind.
+#pragma once
+
+#include <functional>
+
+#include "shimcore/controller/task_controller.h"
+#include "shimcore/transport/service_registry.h"
+
+namespace shimcore::service {
+
+// Registers containerd.task.v3.Task and its v2 alias. `request_shutdown` is called when Task.Shutdown finds no task
+// left (the shim then exits); it must not block. A non-empty `refuse_create` makes Create answer Unimplemented with
+// that reason (a shim kind whose controller is not built yet still answers Connect, State, Pids and Shutdown).
+void register_task_service(transport::ServiceRegistry& registry, controller::TaskController& tasks,
+                           std::function<void()> request_shutdown, std::string refuse_create = {});
+
+}  // namespace shimcore::service

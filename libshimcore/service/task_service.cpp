@@ -1,0 +1,191 @@
+// Task API handlers: thin translations between containerd's messages and the controller's plain types.
+#include "shimcore/service/task_service.h"
+
+#include <unistd.h>
+
+#include <google/protobuf/empty.pb.h>
+
+#include "containerd/task/v3/shim.pb.h"
+#include "shimcore/build_info.h"
+
+namespace shimcore::service {
+namespace {
+
+namespace task = containerd::task::v3;
+using transport::CallContext;
+using transport::ResponderPtr;
+
+void set_time(google::protobuf::Timestamp& out, controller::TimePoint time) {
+  const auto since_epoch = time.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  out.set_seconds(seconds.count());
+  out.set_nanos(
+      static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
+}
+
+controller::Stdio stdio_of(const std::string& in, const std::string& out, const std::string& err, bool terminal) {
+  return {in, out, err, terminal};
+}
+
+containerd::v1::types::Status status_of(controller::ProcessState state) {
+  switch (state) {
+    case controller::ProcessState::Created: return containerd::v1::types::CREATED;
+    case controller::ProcessState::Running: return containerd::v1::types::RUNNING;
+    case controller::ProcessState::Stopped:
+    case controller::ProcessState::Deleted: return containerd::v1::types::STOPPED;
+  }
+  return containerd::v1::types::UNKNOWN;
+}
+
+template <typename Request>
+using Handler = std::function<void(const CallContext&, const Request&, ResponderPtr)>;
+
+// An asynchronous typed handler: decodes the request, and reports exceptions through the responder.
+template <typename Request>
+void add_async(transport::Service& service, std::string method, Handler<Request> handler) {
+  service.add_unary(std::move(method), [handler = std::move(handler)](const CallContext& context,
+                                                                      std::string_view bytes, ResponderPtr responder) {
+    transport::complete_with_errors(
+        *responder, [&] { handler(context, transport::decode_request<Request>(context, bytes), responder); });
+  });
+}
+
+void reply(const ResponderPtr& responder, const google::protobuf::Message& message) {
+  responder->reply(message.SerializeAsString());
+}
+
+void unimplemented(transport::Service& service, const std::string& method) {
+  service.add_unary(method, [method](const CallContext&, std::string_view, ResponderPtr responder) {
+    responder->fail({StatusCode::Unimplemented, method + " is not supported by this shim"});
+  });
+}
+
+}  // namespace
+
+void register_task_service(transport::ServiceRegistry& registry, controller::TaskController& tasks,
+                           std::function<void()> request_shutdown, std::string refuse_create) {
+  transport::Service service("containerd.task.v3.Task");
+  auto* controller = &tasks;
+
+  service.add_blocking<task::CreateTaskRequest, task::CreateTaskResponse>(
+      "Create", [controller, refuse_create](const CallContext&, const task::CreateTaskRequest& request) {
+        if (!refuse_create.empty()) {
+          throw make_error(ErrorKind::Unimplemented, "cannot create task {}: {}", request.id(), refuse_create);
+        }
+        controller::CreateTaskRequest create;
+        create.id = request.id();
+        create.bundle = request.bundle();
+        for (const auto& mount : request.rootfs()) {
+          create.rootfs.push_back(
+              {mount.type(), mount.source(), mount.target(), {mount.options().begin(), mount.options().end()}});
+        }
+        create.stdio = stdio_of(request.stdin(), request.stdout(), request.stderr(), request.terminal());
+        task::CreateTaskResponse response;
+        response.set_pid(controller->create(create));
+        return response;
+      });
+  service.add_blocking<task::StartRequest, task::StartResponse>(
+      "Start", [controller](const CallContext&, const task::StartRequest& request) {
+        task::StartResponse response;
+        response.set_pid(controller->start(request.id(), request.exec_id()));
+        return response;
+      });
+  service.add_blocking<task::StateRequest, task::StateResponse>(
+      "State", [controller](const CallContext&, const task::StateRequest& request) {
+        const controller::ProcessStatus status = controller->state(request.id(), request.exec_id());
+        task::StateResponse response;
+        response.set_id(status.id);
+        response.set_exec_id(status.exec_id);
+        response.set_bundle(status.bundle);
+        response.set_pid(status.pid);
+        response.set_status(status_of(status.state));
+        response.set_stdin(status.stdio.stdin_path);
+        response.set_stdout(status.stdio.stdout_path);
+        response.set_stderr(status.stdio.stderr_path);
+        response.set_terminal(status.stdio.terminal);
+        response.set_exit_status(status.exit_status);
+        if (status.exited_at) set_time(*response.mutable_exited_at(), *status.exited_at);
+        return response;
+      });
+  service.add_blocking<task::DeleteRequest, task::DeleteResponse>(
+      "Delete", [controller](const CallContext&, const task::DeleteRequest& request) {
+        const controller::ExitStatus exit = controller->remove(request.id(), request.exec_id());
+        task::DeleteResponse response;
+        response.set_pid(exit.pid);
+        response.set_exit_status(exit.exit_status);
+        set_time(*response.mutable_exited_at(), exit.exited_at);
+        return response;
+      });
+  service.add_blocking<task::PidsRequest, task::PidsResponse>(
+      "Pids", [controller](const CallContext&, const task::PidsRequest& request) {
+        task::PidsResponse response;
+        for (const std::uint32_t pid : controller->pids(request.id())) response.add_processes()->set_pid(pid);
+        return response;
+      });
+  service.add_blocking<task::KillRequest, google::protobuf::Empty>(
+      "Kill", [controller](const CallContext&, const task::KillRequest& request) {
+        controller->kill(request.id(), request.exec_id(), request.signal(), request.all());
+        return google::protobuf::Empty();
+      });
+  service.add_blocking<task::ExecProcessRequest, google::protobuf::Empty>(
+      "Exec", [controller](const CallContext&, const task::ExecProcessRequest& request) {
+        controller::ExecRequest exec;
+        exec.id = request.id();
+        exec.exec_id = request.exec_id();
+        exec.stdio = stdio_of(request.stdin(), request.stdout(), request.stderr(), request.terminal());
+        // The OCI Process travels as JSON inside the Any (typeurl of runtime-spec Process).
+        exec.process = nlohmann::json::parse(request.spec().value(), nullptr, false);
+        if (exec.process.is_discarded() || !exec.process.is_object()) {
+          throw make_error(ErrorKind::InvalidArgument, "exec {} in {}: the process spec is not a JSON object",
+                           request.exec_id(), request.id());
+        }
+        controller->exec(exec);
+        return google::protobuf::Empty();
+      });
+  service.add_blocking<task::ResizePtyRequest, google::protobuf::Empty>(
+      "ResizePty", [controller](const CallContext&, const task::ResizePtyRequest& request) {
+        controller->resize_pty(request.id(), request.exec_id(), request.width(), request.height());
+        return google::protobuf::Empty();
+      });
+  service.add_blocking<task::CloseIORequest, google::protobuf::Empty>(
+      "CloseIO", [controller](const CallContext&, const task::CloseIORequest& request) {
+        controller->close_io(request.id(), request.exec_id(), request.stdin());
+        return google::protobuf::Empty();
+      });
+  // Wait keeps its responder until the process exits instead of holding a worker thread.
+  add_async<task::WaitRequest>(
+      service, "Wait", [controller](const CallContext&, const task::WaitRequest& request, ResponderPtr responder) {
+        controller->wait(request.id(), request.exec_id(), [responder](const controller::ExitStatus& exit) {
+          task::WaitResponse response;
+          response.set_exit_status(exit.exit_status);
+          set_time(*response.mutable_exited_at(), exit.exited_at);
+          reply(responder, response);
+        });
+      });
+  service.add_blocking<task::ConnectRequest, task::ConnectResponse>(
+      "Connect", [controller](const CallContext&, const task::ConnectRequest& request) {
+        task::ConnectResponse response;
+        response.set_shim_pid(static_cast<std::uint32_t>(::getpid()));
+        if (!request.id().empty()) {
+          try {
+            response.set_task_pid(controller->state(request.id(), "").pid);
+          } catch (const Error& error) {
+            if (error.kind() != ErrorKind::NotFound) throw;
+          }
+        }
+        response.set_version(std::string(build_info().version));
+        return response;
+      });
+  service.add_blocking<task::ShutdownRequest, google::protobuf::Empty>(
+      "Shutdown", [controller, request_shutdown](const CallContext&, const task::ShutdownRequest&) {
+        // A shim with tasks left keeps serving (containerd sends Shutdown after each task's Delete).
+        if (controller->task_count() == 0) request_shutdown();
+        return google::protobuf::Empty();
+      });
+  for (const char* method : {"Pause", "Resume", "Checkpoint", "Update", "Stats"}) unimplemented(service, method);
+
+  registry.add(std::move(service));
+  registry.add_alias("containerd.task.v2.Task", "containerd.task.v3.Task");
+}
+
+}  // namespace shimcore::service

@@ -1,0 +1,55 @@
+// `delete`: containerd runs it after every disconnect; it must clean up what a dead daemon left, quickly and
+// idempotently, and report the task's exit status.
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+
+#include "containerd/task/v3/shim.pb.h"
+#include "shimcore/errdefs.h"
+#include "shimcore/hcs/emulator.h"
+#include "shimcore/shim/runtime.h"
+#include "shimcore/transport/unix_socket.h"
+
+namespace shimcore::shim {
+
+void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out) {
+  (void)kind;
+  if (flags.id.empty()) throw make_error(ErrorKind::InvalidArgument, "delete: -id is required");
+  namespace fs = std::filesystem;
+  const fs::path bundle = flags.bundle.empty() ? fs::current_path() : fs::path(flags.bundle);
+
+  // Systems of the dead daemon (emulated HCS keeps a record per system; real HCS systems die with their last handle).
+  hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, {flags.id});
+  // The task's root filesystem, if the daemon mounted it and did not get to unmount it.
+  std::error_code error;
+  const fs::path rootfs = bundle / "rootfs";
+  if (fs::exists(rootfs, error)) ::umount2(rootfs.c_str(), MNT_DETACH);
+  // The daemon's socket: a dead daemon leaves the file behind.
+  fs::remove(transport::unix_socket_path(daemon_address(flags)), error);
+
+  containerd::task::v3::DeleteResponse response;
+  response.set_exit_status(255);  // unknown: the daemon died before recording an exit
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  response.mutable_exited_at()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  response.mutable_exited_at()->set_nanos(
+      static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() % 1000000000));
+  std::ifstream recorded(bundle / kExitStatusFile);
+  std::uint32_t status = 0, pid = 0;
+  std::int64_t seconds = 0;
+  std::int32_t nanos = 0;
+  if (recorded >> status >> pid >> seconds >> nanos) {
+    response.set_exit_status(status);
+    response.set_pid(pid);
+    response.mutable_exited_at()->set_seconds(seconds);
+    response.mutable_exited_at()->set_nanos(nanos);
+  }
+  const std::string bytes = response.SerializeAsString();
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.flush();
+}
+
+}  // namespace shimcore::shim

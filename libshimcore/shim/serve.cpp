@@ -1,0 +1,118 @@
+// `serve`: the shim daemon's composition root: log FIFO, HCS client, event publisher, controllers, ttrpc server.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "shimcore/controller/task_controller.h"
+#include "shimcore/errdefs.h"
+#include "shimcore/events/publisher.h"
+#include "shimcore/events/task_events.h"
+#include "shimcore/hcs/emulator.h"
+#include "shimcore/service/task_service.h"
+#include "shimcore/shim/log.h"
+#include "shimcore/shim/runtime.h"
+#include "shimcore/transport/ttrpc_server.h"
+
+namespace shimcore::shim {
+namespace {
+
+// Set by Task.Shutdown (with no task left) or SIGTERM/SIGINT; the main thread waits for it.
+class ShutdownLatch {
+ public:
+  void trigger() {
+    const std::lock_guard lock(mutex_);
+    triggered_ = true;
+    changed_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return triggered_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool triggered_ = false;
+};
+
+// containerd created <bundle>/log as a FIFO and reads it; our stderr goes there from now on.
+void redirect_stderr_to_log_fifo() {
+  const int fd = ::open("log", O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;  // run by hand without containerd: keep stderr
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // whole lines, even when containerd reads slowly
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+}
+
+}  // namespace
+
+int serve(const SandboxKind& kind, const ShimFlags& flags) {
+  redirect_stderr_to_log_fifo();
+  set_log_level(flags.debug ? LogLevel::Debug : LogLevel::Info);
+  set_log_fields(flags.namespace_name, flags.id);
+  if (flags.socket.empty()) {
+    log(LogLevel::Error, "serve: -socket is required");
+    return 1;
+  }
+  // A reader that goes away must not kill the shim; and signals are taken by one thread, not at random.
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ShutdownLatch latch;
+  std::atomic<bool> stopping{false};
+  std::thread signal_waiter([&] {
+    int received = 0;
+    ::sigwait(&stop_signals, &received);
+    if (!stopping.load()) log(LogLevel::Info, "stopping on signal", {{"signal", std::to_string(received)}});
+    latch.trigger();
+  });
+
+  int status = 0;
+  try {
+    const char* ttrpc_env = std::getenv("TTRPC_ADDRESS");
+    const std::string ttrpc_address =
+        ttrpc_env != nullptr && *ttrpc_env != '\0' ? std::string(ttrpc_env) : flags.address + ".ttrpc";
+    auto client = hcs::make_default_client();
+    events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
+    events::PublishingTaskEvents task_events(publisher);
+    controller::TaskController tasks(*client, task_events);
+    auto registry = std::make_shared<transport::ServiceRegistry>();
+    // Only the process kind has its controller so far; the utility-VM kinds answer Create with Unimplemented.
+    const std::string refuse_create =
+        kind.isolation == Isolation::Process
+            ? std::string()
+            : fmt::format("{} does not run tasks yet: its utility-VM controller is not built", kind.binary_name);
+    service::register_task_service(
+        *registry, tasks, [&] { latch.trigger(); }, refuse_create);
+    transport::TtrpcServer server(registry);
+    server.listen(flags.socket);
+    server.start();
+    log(LogLevel::Info, "serving", {{"address", flags.socket}, {"kind", kind.id}});
+    latch.wait();
+    stopping = true;
+    server.shutdown(std::chrono::seconds(2));
+    tasks.shutdown();
+    publisher.close(std::chrono::seconds(2));
+    log(LogLevel::Info, "shim exiting");
+  } catch (const std::exception& error) {
+    log(LogLevel::Error, "shim failed", {{"error", error.what()}});
+    status = 1;
+  }
+  stopping = true;
+  ::kill(::getpid(), SIGTERM);  // releases the signal waiter if it is still in sigwait
+  signal_waiter.join();
+  return status;
+}
+
+}  // namespace shimcore::shim
