@@ -333,7 +333,9 @@ class TaskController::Impl {
     const auto [task, process] = find(id, exec_id);
     const std::lock_guard lock(mutex_);
     if (process->relay) process->relay->close_stdin();
-    if (process->state == ProcessState::Running) {
+    // With pipes the relay closing its end is the EOF, after the bytes already in flight; a console has one handle
+    // for input and output, so there HCS must close the input side itself.
+    if (process->stdio.terminal && process->state == ProcessState::Running) {
       try {
         process->process->close_stdin();
       } catch (const hcs::HcsError& error) {

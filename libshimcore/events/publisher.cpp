@@ -1,4 +1,7 @@
 // The ordered event queue: publish() stamps and enqueues under a lock, one sender thread delivers with retries.
+#include "shimcore/events/publisher.h"
+
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -6,7 +9,6 @@
 #include <thread>
 
 #include "shimcore/errdefs.h"
-#include "shimcore/events/publisher.h"
 
 namespace shimcore::events {
 

@@ -1,7 +1,8 @@
 // The two ways into containerd's event exchange: ttrpc Events/Forward and gRPC Events/Publish.
+#include "shimcore/events/publisher.h"
+
 #include "containerd/services/ttrpc/events/v1/events.pb.h"
 #include "shimcore/errdefs.h"
-#include "shimcore/events/publisher.h"
 #include "shimcore/transport/grpc_events.h"
 #include "shimcore/transport/ttrpc_client.h"
 

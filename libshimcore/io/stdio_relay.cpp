@@ -49,7 +49,6 @@ void ignore_sigpipe_once() {
 // One direction of one stream: containerd's stdin FIFO -> the process's stdin pipe, or a process output pipe -> its
 // destination (FIFO, file, logger pipe, or none: read and discarded).
 struct Copier {
-  std::string_view name;
   bool is_stdin = false;
   OsHandle src;
   OsHandle dst;
@@ -321,7 +320,6 @@ void StdioRelay::attach(hcs::ProcessStdio process) {
     detail::set_nonblocking(src.get(), name);
     if (dst) detail::set_nonblocking(dst.get(), name);
     Copier copier;
-    copier.name = name;
     copier.is_stdin = is_stdin;
     copier.src = std::move(src);
     copier.dst = std::move(dst);

@@ -63,13 +63,16 @@ struct PublisherOptions {
 // is retried up to `attempts` times before the next one is tried.
 //
 // Counting: every publish() call that returns ends up in exactly one of delivered() and dropped() (refused because
-// full or closed, failed all attempts, or discarded when close() ran out of time), once the Publisher has been closed.
+// full or closed, failed all attempts, or discarded when close() ran out of time) once the sender is done: after a
+// close() that drained, or after the destructor.
 class Publisher {
  public:
   // `ns` is the containerd namespace (the shim's -namespace). Throws Error(InvalidArgument) for a null sink, a
   // namespace containerd would refuse, or a capacity or attempts of 0.
   Publisher(std::unique_ptr<Sink> sink, std::string ns, PublisherOptions options = {});
-  // close() without a time bound (delivers what is queued, each event bounded by its attempts), then joins.
+  // close() without a time bound (delivers what is queued, each event bounded by its attempts), then joins. With
+  // containerd gone that can take attempts x (attempt_timeout + retry_delay) per queued event, so a shim that must
+  // exit promptly calls close(bound) first.
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
