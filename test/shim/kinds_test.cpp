@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "shimcore/build_config.h"
 #include "shimcore/sandbox_kind.h"
 
 TEST_CASE("compiled kinds follow the configure options", "[shim][kinds]") {

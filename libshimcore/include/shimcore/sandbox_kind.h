@@ -4,6 +4,8 @@
 #include <span>
 #include <string_view>
 
+#include "shimcore/build_config.h"
+
 namespace shimcore {
 
 enum class Isolation { Hypervisor, Process };
