@@ -2,18 +2,11 @@
 #include "shimcore/events/task_events.h"
 
 #include "containerd/events/task.pb.h"
+#include "shimcore/proto_time.h"
 #include "shimcore/shim/log.h"
 
 namespace shimcore::events {
 namespace {
-
-void set_time(google::protobuf::Timestamp& out, controller::TimePoint time) {
-  const auto since_epoch = time.time_since_epoch();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  out.set_seconds(seconds.count());
-  out.set_nanos(
-      static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
-}
 
 // The gate's key: the task for its init process, task/exec for an exec.
 std::string process_key(const std::string& id, const std::string& exec_id) {
@@ -62,7 +55,7 @@ void PublishingTaskEvents::exited(const std::string& id, const std::string& exec
   event.set_id(exec_id.empty() ? id : exec_id);
   event.set_pid(exit.pid);
   event.set_exit_status(exit.exit_status);
-  set_time(*event.mutable_exited_at(), exit.exited_at);
+  set_timestamp(*event.mutable_exited_at(), exit.exited_at);
   gate_.exited(process_key(id, exec_id), [this, event] { publish(kTaskExitEventTopic, event); });
 }
 
@@ -75,7 +68,7 @@ void PublishingTaskEvents::deleted(const std::string& id, const std::string& exe
   event.set_id(id);
   event.set_pid(exit.pid);
   event.set_exit_status(exit.exit_status);
-  set_time(*event.mutable_exited_at(), exit.exited_at);
+  set_timestamp(*event.mutable_exited_at(), exit.exited_at);
   publish(kTaskDeleteEventTopic, event);
 }
 

@@ -7,6 +7,7 @@
 
 #include "containerd/task/v3/shim.pb.h"
 #include "shimcore/build_info.h"
+#include "shimcore/proto_time.h"
 
 namespace shimcore::service {
 namespace {
@@ -14,14 +15,6 @@ namespace {
 namespace task = containerd::task::v3;
 using transport::CallContext;
 using transport::ResponderPtr;
-
-void set_time(google::protobuf::Timestamp& out, controller::TimePoint time) {
-  const auto since_epoch = time.time_since_epoch();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  out.set_seconds(seconds.count());
-  out.set_nanos(
-      static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
-}
 
 controller::Stdio stdio_of(const std::string& in, const std::string& out, const std::string& err, bool terminal) {
   return {in, out, err, terminal};
@@ -104,7 +97,7 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
         response.set_stderr(status.stdio.stderr_path);
         response.set_terminal(status.stdio.terminal);
         response.set_exit_status(status.exit_status);
-        if (status.exited_at) set_time(*response.mutable_exited_at(), *status.exited_at);
+        if (status.exited_at) set_timestamp(*response.mutable_exited_at(), *status.exited_at);
         return response;
       });
   service.add_blocking<task::DeleteRequest, task::DeleteResponse>(
@@ -113,7 +106,7 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
         task::DeleteResponse response;
         response.set_pid(exit.pid);
         response.set_exit_status(exit.exit_status);
-        set_time(*response.mutable_exited_at(), exit.exited_at);
+        set_timestamp(*response.mutable_exited_at(), exit.exited_at);
         return response;
       });
   service.add_blocking<task::PidsRequest, task::PidsResponse>(
@@ -158,7 +151,7 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
         controller->wait(request.id(), request.exec_id(), [responder](const controller::ExitStatus& exit) {
           task::WaitResponse response;
           response.set_exit_status(exit.exit_status);
-          set_time(*response.mutable_exited_at(), exit.exited_at);
+          set_timestamp(*response.mutable_exited_at(), exit.exited_at);
           reply(responder, response);
         });
       });

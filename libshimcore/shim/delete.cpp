@@ -11,6 +11,7 @@
 #include "containerd/task/v3/shim.pb.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/hcs/emulator.h"
+#include "shimcore/proto_time.h"
 #include "shimcore/shim/runtime.h"
 #include "shimcore/transport/unix_socket.h"
 
@@ -33,10 +34,7 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
 
   containerd::task::v3::DeleteResponse response;
   response.set_exit_status(255);  // unknown: the daemon died before recording an exit
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  response.mutable_exited_at()->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
-  response.mutable_exited_at()->set_nanos(
-      static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() % 1000000000));
+  set_timestamp(*response.mutable_exited_at(), std::chrono::system_clock::now());
   std::ifstream recorded(bundle / kExitStatusFile);
   std::uint32_t status = 0, pid = 0;
   std::int64_t seconds = 0;
