@@ -25,6 +25,7 @@ using nlohmann::json;
 struct OciSpec {
   json process;
   std::string root_path;
+  oci::PodMembership membership;
 };
 
 OciSpec read_spec(const std::string& id, const fs::path& bundle) {
@@ -43,6 +44,11 @@ OciSpec read_spec(const std::string& id, const fs::path& bundle) {
   OciSpec result;
   result.process = spec["process"];
   if (spec.contains("root") && spec["root"].is_object()) result.root_path = spec["root"].value("path", std::string());
+  try {
+    result.membership = oci::pod_membership(spec.value("annotations", json()));
+  } catch (const Error& error) {
+    throw make_error(error.kind(), "task {}: {}", id, error.what());
+  }
   return result;
 }
 
@@ -116,6 +122,7 @@ struct ProcessEntry {
 struct TaskEntry {
   std::string id;
   fs::path bundle;
+  oci::PodMembership membership;
   bool mounted_rootfs = false;
   std::unique_ptr<hcs::ComputeSystem> system;
   std::map<std::string, std::shared_ptr<ProcessEntry>> processes;  // "" = init
@@ -154,9 +161,11 @@ class TaskController::Impl {
     }
     const fs::path bundle = request.bundle;
     const OciSpec spec = read_spec(request.id, bundle);
+    admit(request.id, bundle, spec.membership);
     auto task = std::make_shared<TaskEntry>();
     task->id = request.id;
     task->bundle = bundle;
+    task->membership = spec.membership;
     fs::path root = bundle / "rootfs";
     if (!request.rootfs.empty()) {
       mount_rootfs(request.id, root, request.rootfs);
@@ -183,7 +192,10 @@ class TaskController::Impl {
     task->processes.emplace("", init);
     {
       const std::lock_guard lock(mutex_);
-      tasks_.emplace(request.id, task);
+      if (!tasks_.emplace(request.id, task).second) {
+        teardown(*task);  // a concurrent Create of the same id won
+        throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
+      }
     }
     events_.created(request, 0);
     shim::log(shim::LogLevel::Info, "task created", {{"task", request.id}, {"rootfs", root.string()}});
@@ -271,6 +283,15 @@ class TaskController::Impl {
         for (auto& [other_id, other] : task->processes) {
           if (!other_id.empty() && other->state == ProcessState::Running) targets.push_back(other->process.get());
         }
+        // Kill-all of a pod's sandbox task reaches every container of the pod, as hcsshim does.
+        if (task->membership.role == oci::PodRole::Sandbox) {
+          for (auto& [other_task_id, other_task] : tasks_) {
+            if (other_task == task || other_task->membership.sandbox_id != task->membership.sandbox_id) continue;
+            for (auto& [other_id, other] : other_task->processes) {
+              if (other->state == ProcessState::Running) targets.push_back(other->process.get());
+            }
+          }
+        }
       }
     }
     for (hcs::Process* target : targets) {
@@ -292,6 +313,15 @@ class TaskController::Impl {
         for (const auto& [other_id, other] : task->processes) {
           if (!other_id.empty() && other->state == ProcessState::Running) {
             throw make_error(ErrorKind::FailedPrecondition, "cannot delete {}: exec {} is running", id, other_id);
+          }
+        }
+        if (task->membership.role == oci::PodRole::Sandbox) {
+          for (const auto& [other_task_id, other_task] : tasks_) {
+            if (other_task != task && other_task->membership.sandbox_id == task->membership.sandbox_id) {
+              throw make_error(ErrorKind::FailedPrecondition,
+                               "cannot delete sandbox task {}: container {} of the pod still exists", id,
+                               other_task_id);
+            }
           }
         }
       }
@@ -361,6 +391,31 @@ class TaskController::Impl {
     return tasks_.size();
   }
 
+  std::vector<std::string> task_ids() {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::string> ids;
+    for (const auto& [id, task] : tasks_) ids.push_back(id);
+    return ids;
+  }
+
+  std::vector<TaskSummary> summaries() {
+    const std::lock_guard lock(mutex_);
+    std::vector<TaskSummary> result;
+    for (const auto& [id, task] : tasks_) {
+      TaskSummary summary{id, {}};
+      for (const auto& [exec_id, process] : task->processes) {
+        if (!exec_id.empty()) summary.execs.emplace_back(exec_id, process->state);
+      }
+      result.push_back(std::move(summary));
+    }
+    return result;
+  }
+
+  void set_admission(Admission admission) {
+    const std::lock_guard lock(mutex_);
+    admission_ = std::move(admission);
+  }
+
   void shutdown() {
     std::map<std::string, std::shared_ptr<TaskEntry>> tasks;
     {
@@ -371,6 +426,25 @@ class TaskController::Impl {
   }
 
  private:
+  // The pod rules of a shim without a served sandbox (task-only flows): a sandbox task makes this shim its pod's
+  // home; a container of a pod this shim does not hold runs as a pod of its own (containerd started a shim for it).
+  void admit(const std::string& id, const fs::path& bundle, const oci::PodMembership& membership) {
+    Admission admission;
+    {
+      const std::lock_guard lock(mutex_);
+      admission = admission_;
+      if (!admission && membership.role == oci::PodRole::Sandbox) {
+        for (const auto& [other_id, other] : tasks_) {
+          if (other->membership.role == oci::PodRole::Sandbox) {
+            throw make_error(ErrorKind::AlreadyExists, "task {}: this shim already holds sandbox {}", id,
+                             other->membership.sandbox_id);
+          }
+        }
+      }
+    }
+    if (admission) admission(id, bundle.string(), membership);
+  }
+
   std::shared_ptr<TaskEntry> find_task(const std::string& id) {
     const std::lock_guard lock(mutex_);
     const auto it = tasks_.find(id);
@@ -399,20 +473,11 @@ class TaskController::Impl {
       process->state = ProcessState::Stopped;
       waiters.swap(process->waiters);
     }
-    if (exec_id.empty()) record_exit(task->bundle, exit);
+    if (exec_id.empty()) write_exit_record(task->bundle.string(), exit);
     events_.exited(id, exec_id, exit);
     for (auto& waiter : waiters) waiter(exit);
     shim::log(shim::LogLevel::Info, "process exited",
               {{"task", id}, {"exec", exec_id}, {"status", std::to_string(exit.exit_status)}});
-  }
-
-  // For `delete` after a crash of this daemon: the real exit status of the task.
-  static void record_exit(const fs::path& bundle, const ExitStatus& exit) {
-    const auto since_epoch = exit.exited_at.time_since_epoch();
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    std::ofstream(bundle / shim::kExitStatusFile, std::ios::trunc)
-        << exit.exit_status << ' ' << exit.pid << ' ' << seconds.count() << ' '
-        << std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count() << '\n';
   }
 
   void teardown(TaskEntry& task) {
@@ -432,7 +497,16 @@ class TaskController::Impl {
   TaskEvents& events_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<TaskEntry>> tasks_;
+  Admission admission_;
 };
+
+void write_exit_record(const std::string& bundle, const ExitStatus& exit) {
+  const auto since_epoch = exit.exited_at.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  std::ofstream(fs::path(bundle) / shim::kExitStatusFile, std::ios::trunc)
+      << exit.exit_status << ' ' << exit.pid << ' ' << seconds.count() << ' '
+      << std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count() << '\n';
+}
 
 TaskController::TaskController(hcs::Client& client, TaskEvents& events)
     : impl_(std::make_unique<Impl>(client, events)) {}
@@ -465,6 +539,9 @@ void TaskController::wait(const std::string& id, const std::string& exec_id,
   impl_->wait(id, exec_id, std::move(on_exit));
 }
 std::size_t TaskController::task_count() { return impl_->task_count(); }
+std::vector<std::string> TaskController::task_ids() { return impl_->task_ids(); }
+std::vector<TaskController::TaskSummary> TaskController::summaries() { return impl_->summaries(); }
+void TaskController::set_admission(Admission admission) { impl_->set_admission(std::move(admission)); }
 void TaskController::shutdown() { impl_->shutdown(); }
 
 }  // namespace shimcore::controller

@@ -6,6 +6,7 @@
 #include <google/protobuf/empty.pb.h>
 
 #include "containerd/task/v3/shim.pb.h"
+#include "service/handlers.h"
 #include "shimcore/build_info.h"
 #include "shimcore/proto_time.h"
 
@@ -28,23 +29,6 @@ containerd::v1::types::Status status_of(controller::ProcessState state) {
     case controller::ProcessState::Deleted: return containerd::v1::types::STOPPED;
   }
   return containerd::v1::types::UNKNOWN;
-}
-
-template <typename Request>
-using Handler = std::function<void(const CallContext&, const Request&, ResponderPtr)>;
-
-// An asynchronous typed handler: decodes the request, and reports exceptions through the responder.
-template <typename Request>
-void add_async(transport::Service& service, std::string method, Handler<Request> handler) {
-  service.add_unary(std::move(method), [handler = std::move(handler)](const CallContext& context,
-                                                                      std::string_view bytes, ResponderPtr responder) {
-    transport::complete_with_errors(
-        *responder, [&] { handler(context, transport::decode_request<Request>(context, bytes), responder); });
-  });
-}
-
-void reply(const ResponderPtr& responder, const google::protobuf::Message& message) {
-  responder->reply(message.SerializeAsString());
 }
 
 void unimplemented(transport::Service& service, const std::string& method) {

@@ -59,7 +59,8 @@ Action parse_action(std::string_view word) {
   if (word == "start") return Action::Start;
   if (word == "delete") return Action::Delete;
   if (word == "serve") return Action::Serve;
-  throw make_error(ErrorKind::InvalidArgument, "unknown action \"{}\" (want start, delete or serve)", word);
+  if (word == "pause") return Action::Pause;
+  throw make_error(ErrorKind::InvalidArgument, "unknown action \"{}\" (want start, delete, serve or pause)", word);
 }
 
 }  // namespace
@@ -70,6 +71,7 @@ std::string_view to_string(Action action) noexcept {
     case Action::Start: return "start";
     case Action::Delete: return "delete";
     case Action::Serve: return "serve";
+    case Action::Pause: return "pause";
   }
   return "";
 }
@@ -126,7 +128,7 @@ ShimFlags parse_flags(std::span<const std::string> args) {
 
 std::string usage(const SandboxKind& kind) {
   std::string text = fmt::format(
-      "Usage: {} [flags] start|delete|serve\n"
+      "Usage: {} [flags] start|delete|serve|pause\n"
       "\n"
       "containerd runtime v2 shim for runtime type {}: {}.\n"
       "containerd runs it as `{} -namespace NS -address ADDR -publish-binary BIN -id ID [-debug] start`.\n"
@@ -135,6 +137,8 @@ std::string usage(const SandboxKind& kind) {
       "  start    start the shim daemon for this id and print its address as JSON\n"
       "  delete   clean up after a dead shim of this id (-bundle) and print a DeleteResponse\n"
       "  serve    run the shim daemon in the foreground (what start spawns)\n"
+      "  pause    hold a pod sandbox until SIGTERM or SIGINT, then exit 0 (the sandbox's process on hosts\n"
+      "           without a pause image; the shim daemon starts it)\n"
       "\n"
       "Flags (Go style: -flag value, -flag=value; --flag is accepted too):\n",
       kind.binary_name, kind.runtime_type, kind.summary, kind.binary_name);

@@ -78,13 +78,14 @@ int run(const SandboxKind& kind, std::span<const std::string> args, std::istream
       return kExitOk;
     }
     if (flags.action == Action::None) {
-      err << kind.binary_name << ": missing action (start, delete or serve)\n" << usage(kind);
+      err << kind.binary_name << ": missing action (start, delete, serve or pause)\n" << usage(kind);
       return kExitUsage;
     }
     switch (flags.action) {
       case Action::Start: start(kind, flags, in, out); return kExitOk;
       case Action::Delete: delete_after_death(kind, flags, out); return kExitOk;
       case Action::Serve: return serve(kind, flags);
+      case Action::Pause: return pause_until_signalled();
       case Action::None: break;
     }
     return kExitUsage;

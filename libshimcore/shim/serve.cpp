@@ -2,18 +2,24 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
+#include <vector>
 
+#include "shimcore/controller/sandbox_controller.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/events/publisher.h"
 #include "shimcore/events/task_events.h"
 #include "shimcore/hcs/emulator.h"
+#include "shimcore/service/sandbox_service.h"
+#include "shimcore/service/shimdiag_service.h"
 #include "shimcore/service/task_service.h"
 #include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
@@ -51,7 +57,42 @@ void redirect_stderr_to_log_fifo() {
   ::close(fd);
 }
 
+// The pod's pause process: this very executable's `pause` action (there is no pause image on Linux hosts).
+std::vector<std::string> pause_command(const SandboxKind& kind) {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return {error ? std::string(kind.binary_name) : self.string(), "pause"};
+}
+
+// What the pod's containers run on. The emulator runs the host's own binaries, so on Linux that is the host.
+controller::SandboxPlatform host_platform() {
+#if defined(_WIN32)
+  return {"windows", "amd64", ""};
+#elif defined(__aarch64__)
+  return {"linux", "arm64", ""};
+#else
+  return {"linux", "amd64", ""};
+#endif
+}
+
 }  // namespace
+
+int pause_until_signalled() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A signalfd rather than sigwait: the signals stay visibly blocked (/proc/<pid>/status SigBlk) while it waits,
+  // which is how a caller can tell the pod is held.
+  const int fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  if (fd < 0) return 1;
+  signalfd_siginfo info{};
+  while (::read(fd, &info, sizeof info) < 0 && errno == EINTR) {
+  }
+  ::close(fd);
+  return 0;
+}
 
 int serve(const SandboxKind& kind, const ShimFlags& flags) {
   redirect_stderr_to_log_fifo();
@@ -87,14 +128,24 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
     controller::TaskController tasks(*client, task_events);
+    controller::SandboxController sandbox(*client, tasks, pause_command(kind), host_platform());
     auto registry = std::make_shared<transport::ServiceRegistry>();
     // Only the process kind has its controller so far; the utility-VM kinds answer Create with Unimplemented.
     const std::string refuse_create =
         kind.isolation == Isolation::Process
             ? std::string()
             : fmt::format("{} does not run tasks yet: its utility-VM controller is not built", kind.binary_name);
+    // A sandbox shim outlives its tasks: containerd ends it with ShutdownSandbox, not Task.Shutdown.
     service::register_task_service(
-        *registry, tasks, [&] { latch.trigger(); }, refuse_create);
+        *registry, tasks,
+        [&] {
+          if (!sandbox.serving()) latch.trigger();
+        },
+        refuse_create);
+    if (kind.isolation == Isolation::Process) {
+      service::register_sandbox_service(*registry, sandbox, [&] { latch.trigger(); });
+    }
+    service::register_shimdiag_service(*registry, tasks);
     transport::TtrpcServer server(registry);
     server.listen(flags.socket);
     server.start();
@@ -102,6 +153,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     latch.wait();
     stopping = true;
     server.shutdown(std::chrono::seconds(2));
+    if (const auto id = sandbox.served_id()) sandbox.shutdown(*id);  // SIGTERM: the pod goes with the shim
     tasks.shutdown();
     publisher.close(std::chrono::seconds(2));
     log(LogLevel::Info, "shim exiting");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shimcore/hcs/client.h"
+#include "shimcore/oci/pod.h"
 
 namespace shimcore::controller {
 
@@ -100,6 +101,19 @@ class TaskController {
   // Calls `on_exit` once the process has exited (at once if it already has), from any thread.
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit);
   std::size_t task_count();
+  std::vector<std::string> task_ids();
+  // Every task and its execs (exec id, state), for diagnostics.
+  struct TaskSummary {
+    std::string id;
+    std::vector<std::pair<std::string, ProcessState>> execs;
+  };
+  std::vector<TaskSummary> summaries();
+
+  // Decides whether a task may join this shim, from its CRI pod annotations, before anything is created; throws to
+  // refuse. Without one (no sandbox served), tasks are pods of their own, or members of a sandbox task created here.
+  using Admission =
+      std::function<void(const std::string& id, const std::string& bundle, const oci::PodMembership& membership)>;
+  void set_admission(Admission admission);
   // Stops everything (shim shutdown): terminates systems, drains stdio, unmounts.
   void shutdown();
 
@@ -107,5 +121,8 @@ class TaskController {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Records a task's (or sandbox's) exit in its bundle, for `delete` after this daemon died (shim::kExitStatusFile).
+void write_exit_record(const std::string& bundle, const ExitStatus& exit);
 
 }  // namespace shimcore::controller

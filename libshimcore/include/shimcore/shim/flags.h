@@ -11,7 +11,8 @@ namespace shimcore::shim {
 
 // What the invocation asks for. containerd runs `start` and `delete`; `serve` is the long-lived daemon that `start`
 // spawns. No action is only valid together with -v, -info or -h.
-enum class Action { None, Start, Delete, Serve };
+// Pause is internal: the process that holds a pod sandbox on hosts without a pause image (the emulator).
+enum class Action { None, Start, Delete, Serve, Pause };
 
 std::string_view to_string(Action action) noexcept;
 

@@ -27,6 +27,9 @@ int serve(const SandboxKind& kind, const ShimFlags& flags);
 // serialized containerd.task.v3.DeleteResponse with the task's real exit status when known (255 otherwise).
 void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out);
 
+// `pause`: holds a pod sandbox until SIGTERM or SIGINT, then returns 0 (the pod stopped as asked).
+int pause_until_signalled();
+
 // Files the daemon keeps in the bundle so that `delete` can report the truth after it died.
 inline constexpr const char* kExitStatusFile = "shimcore-exit-status";  // "<status> <pid> <unix seconds> <nanos>"
 

@@ -1,0 +1,20 @@
+// containerd's Sandbox API (containerd.runtime.sandbox.v1.Sandbox) over a SandboxController: decode, call, encode.
+#pragma once
+
+#include <functional>
+
+#include "shimcore/controller/sandbox_controller.h"
+#include "shimcore/transport/service_registry.h"
+
+namespace shimcore::service {
+
+// Registers containerd.runtime.sandbox.v1.Sandbox. `request_shutdown` is called after ShutdownSandbox has replied
+// (the shim then exits); it must not block.
+void register_sandbox_service(transport::ServiceRegistry& registry, controller::SandboxController& sandbox,
+                              std::function<void()> request_shutdown);
+
+// The runtime options types CreateSandbox accepts in `options`, besides CRI's runtime.v1.PodSandboxConfig.
+// Any other type is InvalidArgument.
+inline constexpr const char* kPodSandboxConfigType = "runtime.v1.PodSandboxConfig";
+
+}  // namespace shimcore::service
