@@ -7,8 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "containerd/task/v3/shim.pb.h"
+#include "shimcore/controller/sandbox_controller.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/hcs/emulator.h"
 #include "shimcore/proto_time.h"
@@ -24,11 +27,22 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
   const fs::path bundle = flags.bundle.empty() ? fs::current_path() : fs::path(flags.bundle);
 
   // Systems of the dead daemon (emulated HCS keeps a record per system; real HCS systems die with their last handle).
-  hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, {flags.id});
-  // The task's root filesystem, if the daemon mounted it and did not get to unmount it.
+  // A sandbox shim also made a pause container and its members' containers, listed in the bundle as it went.
+  std::vector<std::string> systems{flags.id};
+  std::vector<fs::path> bundles{bundle};
+  std::ifstream members(bundle / controller::kSandboxMembersFile);
+  for (std::string line; std::getline(members, line);) {
+    const auto tab = line.find('\t');
+    systems.push_back(line.substr(0, tab));
+    if (tab != std::string::npos && tab + 1 < line.size()) bundles.emplace_back(line.substr(tab + 1));
+  }
+  hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, systems);
+  // Root filesystems the daemon mounted and did not get to unmount.
   std::error_code error;
-  const fs::path rootfs = bundle / "rootfs";
-  if (fs::exists(rootfs, error)) ::umount2(rootfs.c_str(), MNT_DETACH);
+  for (const fs::path& owner : bundles) {
+    const fs::path rootfs = owner / "rootfs";
+    if (fs::exists(rootfs, error)) ::umount2(rootfs.c_str(), MNT_DETACH);
+  }
   // The daemon's socket: a dead daemon leaves the file behind.
   fs::remove(transport::unix_socket_path(daemon_address(flags)), error);
 

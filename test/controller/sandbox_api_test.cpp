@@ -1,0 +1,235 @@
+// The process shim's Sandbox and ShimDiag services over ttrpc, from a daemon started the way containerd starts it.
+#include <signal.h>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "containerd/runtime/sandbox/v1/sandbox.pb.h"
+#include "containerd/task/v3/shim.pb.h"
+#include "run_process.h"
+#include "runhcs/shimdiag/shimdiag.pb.h"
+#include "shimcore/errdefs.h"
+#include "shimcore/transport/ttrpc_client.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+namespace sandbox = containerd::runtime::sandbox::v1;
+namespace diag = containerd::runhcs::v1::diag;
+using Catch::Matchers::ContainsSubstring;
+using shimcore::StatusCode;
+using shimcore::testing::eventually;
+using shimcore::testing::run_process;
+using shimcore::testing::TempDir;
+
+namespace {
+
+constexpr const char* kSandboxService = "containerd.runtime.sandbox.v1.Sandbox";
+constexpr const char* kDiagService = "containerd.runhcs.v1.diag.ShimDiag";
+const shimcore::transport::CallOptions kFiveSeconds{std::chrono::seconds(5), {}};
+
+std::string shim() { return std::string(SHIMCORE_TEST_BIN_DIR) + "/containerd-shim-process-v2"; }
+
+// CRI's runtime.v1.PodSandboxConfig with metadata {name, uid, namespace}, as protobuf wire bytes.
+std::string pod_sandbox_config(const std::string& name) {
+  const auto field = [](int number, const std::string& value) {
+    return std::string(1, static_cast<char>(number << 3 | 2)) + static_cast<char>(value.size()) + value;
+  };
+  return field(1, field(1, name) + field(2, "uid-" + name) + field(3, "default")) + field(2, name + "-host");
+}
+
+}  // namespace
+
+TEST_CASE("a CRI-style pod through the Sandbox API: create, start, status, stop, wait, shutdown, delete",
+          "[sandbox][api]") {
+  TempDir dir("shimcore-sbapi-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  const fs::path bundle = dir.path / "pod1";
+  fs::create_directories(bundle);
+  const std::vector<std::string> common{
+      shim(),      "-namespace", "k8s.io", "-address", (dir.path / "c.sock").string(), "-publish-binary",
+      "/bin/true", "-id",        "pod1"};
+  auto args = common;
+  args.emplace_back("start");
+  const auto started = run_process(args, {}, bundle.string());
+  REQUIRE(started.exit_status == 0);
+  const std::string address = nlohmann::json::parse(started.out)["address"].get<std::string>();
+  shimcore::transport::TtrpcClient client(address);
+
+  sandbox::CreateSandboxRequest create;
+  create.set_sandbox_id("pod1");
+  create.set_bundle_path(bundle.string());
+  create.set_netns_path("/var/run/netns/cni-test");
+  create.mutable_options()->set_type_url("runtime.v1.PodSandboxConfig");
+  create.mutable_options()->set_value(pod_sandbox_config("web"));
+  client.call<sandbox::CreateSandboxResponse>(kSandboxService, "CreateSandbox", create, kFiveSeconds);
+
+  sandbox::StartSandboxRequest start;
+  start.set_sandbox_id("pod1");
+  const auto ready = client.call<sandbox::StartSandboxResponse>(kSandboxService, "StartSandbox", start, kFiveSeconds);
+  CHECK(ready.pid() > 0);
+  CHECK(ready.created_at().seconds() > 0);
+
+  sandbox::PlatformRequest platform;
+  platform.set_sandbox_id("pod1");
+  const auto platform_response =
+      client.call<sandbox::PlatformResponse>(kSandboxService, "Platform", platform, kFiveSeconds);
+  CHECK(platform_response.platform().os() == "linux");
+  CHECK(platform_response.platform().architecture() == "amd64");
+
+  sandbox::SandboxStatusRequest status;
+  status.set_sandbox_id("pod1");
+  status.set_verbose(true);
+  auto status_response =
+      client.call<sandbox::SandboxStatusResponse>(kSandboxService, "SandboxStatus", status, kFiveSeconds);
+  CHECK(status_response.state() == "SANDBOX_READY");
+  CHECK(status_response.pid() == ready.pid());
+  CHECK(status_response.info().at("podName") == "web");
+  CHECK(status_response.info().at("podUid") == "uid-web");
+  CHECK(status_response.info().at("netnsPath") == "/var/run/netns/cni-test");
+
+  sandbox::PingRequest ping;
+  ping.set_sandbox_id("pod1");
+  client.call<sandbox::PingResponse>(kSandboxService, "PingSandbox", ping, kFiveSeconds);
+  ping.set_sandbox_id("pod2");
+  const auto wrong = client.call(kSandboxService, "PingSandbox", ping.SerializeAsString(), kFiveSeconds);
+  CHECK(wrong.status.code == StatusCode::NotFound);
+  CHECK_THAT(wrong.status.message, ContainsSubstring("this shim serves sandbox pod1"));
+  create.mutable_options()->set_type_url("example.com/unknown.Options");
+  const auto bad_options = client.call(kSandboxService, "CreateSandbox", create.SerializeAsString(), kFiveSeconds);
+  CHECK(bad_options.status.code == StatusCode::InvalidArgument);
+  const auto metrics = client.call(kSandboxService, "SandboxMetrics", ping.SerializeAsString(), kFiveSeconds);
+  CHECK(metrics.status.code != StatusCode::Ok);
+
+  // ShimDiag: the shim's pid, its tasks (none), a host exec with the caller's stdout, its threads.
+  const auto pid = client.call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), kFiveSeconds);
+  CHECK(pid.pid() > 0);
+  const auto tasks = client.call<diag::TasksResponse>(kDiagService, "DiagTasks", diag::TasksRequest(), kFiveSeconds);
+  CHECK(tasks.tasks_size() == 0);
+  diag::ExecProcessRequest exec;
+  for (const char* arg : {"/bin/sh", "-c", "pwd; echo from-host; exit 3"}) exec.add_args(arg);
+  exec.set_workdir(dir.path.string());
+  exec.set_stdout((dir.path / "diag-out").string());
+  std::ofstream(dir.path / "diag-out").flush();
+  const auto executed = client.call<diag::ExecProcessResponse>(kDiagService, "DiagExecInHost", exec, kFiveSeconds);
+  CHECK(executed.exit_code() == 3);
+  std::ifstream out(dir.path / "diag-out");
+  std::stringstream text;
+  text << out.rdbuf();
+  CHECK(text.str() == dir.path.string() + "\nfrom-host\n");
+  exec.clear_args();
+  exec.add_args("/no/such/binary");
+  CHECK(client.call(kDiagService, "DiagExecInHost", exec.SerializeAsString(), kFiveSeconds).status.code ==
+        StatusCode::NotFound);
+  const auto stacks =
+      client.call<diag::StacksResponse>(kDiagService, "DiagStacks", diag::StacksRequest(), kFiveSeconds);
+  CHECK_THAT(stacks.stacks(), ContainsSubstring("thread " + std::to_string(pid.pid())));
+
+  // Task.Shutdown with no task left must not end a sandbox shim.
+  client.call("containerd.task.v3.Task", "Shutdown", "", kFiveSeconds);
+  CHECK(client.call<sandbox::SandboxStatusResponse>(kSandboxService, "SandboxStatus", status, kFiveSeconds).state() ==
+        "SANDBOX_READY");
+
+  // WaitSandbox blocks (no deadline, as CRI calls it) until StopSandbox.
+  auto waited = std::async(std::launch::async, [&] {
+    sandbox::WaitSandboxRequest wait;
+    wait.set_sandbox_id("pod1");
+    return client.call<sandbox::WaitSandboxResponse>(kSandboxService, "WaitSandbox", wait);
+  });
+  CHECK(waited.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+  sandbox::StopSandboxRequest stop;
+  stop.set_sandbox_id("pod1");
+  stop.set_timeout_secs(5);
+  client.call<sandbox::StopSandboxResponse>(kSandboxService, "StopSandbox", stop, kFiveSeconds);
+  REQUIRE(waited.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  const auto exit = waited.get();
+  CHECK(exit.exited_at().seconds() > 0);
+  status_response = client.call<sandbox::SandboxStatusResponse>(kSandboxService, "SandboxStatus", status, kFiveSeconds);
+  CHECK(status_response.state() == "SANDBOX_NOTREADY");
+  CHECK(status_response.exited_at().seconds() == exit.exited_at().seconds());
+  const auto restart = client.call(kSandboxService, "StartSandbox", start.SerializeAsString(), kFiveSeconds);
+  CHECK(restart.status.code == StatusCode::FailedPrecondition);
+  CHECK_THAT(restart.status.message, ContainsSubstring("stopped"));
+
+  // ShutdownSandbox answers, then the daemon exits and removes its socket.
+  sandbox::ShutdownSandboxRequest shutdown;
+  shutdown.set_sandbox_id("pod1");
+  client.call<sandbox::ShutdownSandboxResponse>(kSandboxService, "ShutdownSandbox", shutdown, kFiveSeconds);
+  CHECK(eventually([&] { return ::kill(pid.pid(), 0) != 0; }));
+  CHECK_FALSE(fs::exists(address.substr(7)));
+
+  // delete reports the pod's real exit (its pause process) rather than "unknown".
+  args = common;
+  args.insert(args.end(), {"-bundle", bundle.string(), "delete"});
+  const auto deleted = run_process(args, {}, bundle.string());
+  REQUIRE(deleted.exit_status == 0);
+  containerd::task::v3::DeleteResponse response;
+  REQUIRE(response.ParseFromString(deleted.out));
+  CHECK(response.exit_status() == exit.exit_status());
+  CHECK(response.pid() == ready.pid());
+  CHECK(response.exited_at().seconds() == exit.exited_at().seconds());
+}
+
+TEST_CASE("delete after a sandbox shim was killed removes its pause and member processes", "[sandbox][api]") {
+  TempDir dir("shimcore-sbkill-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  const fs::path bundle = dir.path / "pod1";
+  const fs::path member_bundle = dir.path / "c1";
+  fs::create_directories(bundle);
+  fs::create_directories(member_bundle);
+  std::ofstream(member_bundle / "config.json") << nlohmann::json{
+      {"process", {{"args", {"/bin/sleep", "1000"}}, {"cwd", "/"}}},
+      {"root", {{"path", "/"}}}}.dump();
+  const std::vector<std::string> common{
+      shim(),      "-namespace", "k8s.io", "-address", (dir.path / "c.sock").string(), "-publish-binary",
+      "/bin/true", "-id",        "pod1"};
+  auto args = common;
+  args.emplace_back("start");
+  const auto started = run_process(args, {}, bundle.string());
+  REQUIRE(started.exit_status == 0);
+  shimcore::transport::TtrpcClient client(nlohmann::json::parse(started.out)["address"].get<std::string>());
+  sandbox::CreateSandboxRequest create;
+  create.set_sandbox_id("pod1");
+  create.set_bundle_path(bundle.string());
+  client.call<sandbox::CreateSandboxResponse>(kSandboxService, "CreateSandbox", create, kFiveSeconds);
+  sandbox::StartSandboxRequest start;
+  start.set_sandbox_id("pod1");
+  const auto pause = client.call<sandbox::StartSandboxResponse>(kSandboxService, "StartSandbox", start, kFiveSeconds);
+  containerd::task::v3::CreateTaskRequest task;
+  task.set_id("c1");
+  task.set_bundle(member_bundle.string());
+  client.call<containerd::task::v3::CreateTaskResponse>("containerd.task.v3.Task", "Create", task, kFiveSeconds);
+  containerd::task::v3::StartRequest start_task;
+  start_task.set_id("c1");
+  const auto member =
+      client.call<containerd::task::v3::StartResponse>("containerd.task.v3.Task", "Start", start_task, kFiveSeconds);
+  const auto shim_pid = client.call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), kFiveSeconds).pid();
+  REQUIRE(::kill(static_cast<pid_t>(pause.pid()), 0) == 0);
+  REQUIRE(::kill(static_cast<pid_t>(member.pid()), 0) == 0);
+
+  REQUIRE(::kill(shim_pid, SIGKILL) == 0);
+  REQUIRE(eventually([&] { return ::kill(shim_pid, 0) != 0; }));
+  args = common;
+  args.insert(args.end(), {"-bundle", bundle.string(), "delete"});
+  const auto deleted = run_process(args, {}, bundle.string());
+  REQUIRE(deleted.exit_status == 0);
+  containerd::task::v3::DeleteResponse response;
+  REQUIRE(response.ParseFromString(deleted.out));
+  CHECK(response.exit_status() == 255);  // the daemon died before the pod stopped: unknown
+  // Processes of a dead daemon are not our children: "gone" means no longer running (a zombie awaits its reaper).
+  const auto gone = [](std::uint32_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    return line.empty() || line.find(") Z") != std::string::npos;
+  };
+  CHECK(eventually([&] { return gone(pause.pid()) && gone(member.pid()); }));
+  CHECK(fs::is_empty(dir.path / "hcs"));
+}
