@@ -236,6 +236,9 @@ class SandboxController::Impl {
   void shutdown(const std::string& id) {
     {
       const std::lock_guard lock(mutex_);
+      // containerd sends ShutdownSandbox after a failed CreateSandbox too: then there is nothing to stop, and the
+      // shim must still exit.
+      if (state_ == SandboxState::NotCreated) return;
       check_id(id);
       if (state_ == SandboxState::ShutDown) return;
     }

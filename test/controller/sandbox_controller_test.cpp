@@ -189,11 +189,13 @@ TEST_CASE("sandbox RPCs for another id, a second CreateSandbox and wrong states 
   Fixture f;
   require_error(ErrorKind::NotFound, "sandbox pod1 not found", [&] { f.sandbox->start("pod1"); });
   require_error(ErrorKind::NotFound, "pod1", [&] { f.sandbox->status("pod1", false); });
+  f.sandbox->shutdown("pod1");  // after a failed CreateSandbox containerd still shuts the shim down: no error
   f.sandbox->create(f.request());
   require_error(ErrorKind::NotFound, "this shim serves sandbox pod1", [&] { f.sandbox->start("pod2"); });
   require_error(ErrorKind::NotFound, "pod9", [&] { f.sandbox->stop("pod9", 1s); });
   require_error(ErrorKind::NotFound, "pod9", [&] { f.sandbox->ping("pod9"); });
   require_error(ErrorKind::AlreadyExists, "already serves sandbox pod1", [&] { f.sandbox->create(f.request("pod2")); });
+  require_error(ErrorKind::NotFound, "pod2", [&] { f.sandbox->shutdown("pod2"); });
   // A member cannot join before the pod runs.
   require_error(ErrorKind::FailedPrecondition, "it is created", [&] { f.tasks->create(f.task("c0", nullptr)); });
   f.sandbox->start("pod1");

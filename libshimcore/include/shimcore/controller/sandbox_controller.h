@@ -68,7 +68,8 @@ class SandboxController {
   SandboxStatus status(const std::string& id, bool verbose);
   // Proves the sandbox answers: its pause container is queried through HCS.
   void ping(const std::string& id);
-  // Stops everything, tasks included; the shim exits afterwards. Records the exit for `delete`.
+  // Stops everything, tasks included; the shim exits afterwards. Records the exit for `delete`. With no sandbox
+  // created (CreateSandbox failed) there is nothing to stop and it succeeds.
   void shutdown(const std::string& id);
   // True once CreateSandbox succeeded and until ShutdownSandbox: Task.Shutdown must then leave the shim running.
   bool serving();
