@@ -1,5 +1,6 @@
 // Test fixture: a private containerd 2.1 (own root, state and socket in a temporary folder) started from the
-// bootstrap cache, plus a busybox root filesystem and a way to follow a long-running command's output.
+// bootstrap cache, optionally with CRI and our shim as a sandboxer, plus a busybox root filesystem and a way to follow
+// a long-running command's output.
 #pragma once
 
 #include <sys/types.h>
@@ -40,13 +41,36 @@ class BackgroundProcess {
   std::string buffer_;
 };
 
+// The CRI setup of a PrivateContainerd (contract §6.6): CRI plugins on, native snapshotter, pod netns under the state
+// folder, the stub CNI plugin "testnet" (test/support/cni), and one runtime handler served by `shim_binary` with
+// `sandboxer = 'shim'` and no options table (contract §4.4: an options table breaks the pod's containers).
+struct CriConfig {
+  // Our shim executable (absolute). containerd runs it through a small wrapper script that records every invocation
+  // (`start`, `delete`, with their flags) in shim_invocations() and then execs it, so the daemon is the shim itself.
+  std::filesystem::path shim_binary;
+  std::string runtime_name = "process";
+};
+
+// A running shim daemon (`… serve`) started for this containerd.
+struct ShimDaemon {
+  pid_t pid = -1;
+  std::string id;              // -id
+  std::string namespace_name;  // -namespace
+  std::vector<std::string> argv;
+};
+
+// Mount points at or below `dir` (from /proc/self/mountinfo), in mount order.
+std::vector<std::filesystem::path> mounts_under(const std::filesystem::path& dir);
+
 class PrivateContainerd {
  public:
   // Starts containerd and waits (up to 20 s) for its socket. `extra_path` is put first on containerd's PATH so that
   // runtime names resolve to shims there. Throws std::runtime_error with containerd's log on failure.
-  // `extra_env` ("KEY=value") reaches containerd and so every shim it starts.
+  // `extra_env` ("KEY=value") reaches containerd and so every shim it starts. Without `cri` the CRI plugins are
+  // disabled (the fast path for ctr-only tests).
   explicit PrivateContainerd(const std::vector<std::filesystem::path>& extra_path = {},
-                             const std::vector<std::string>& extra_env = {});
+                             const std::vector<std::string>& extra_env = {},
+                             const std::optional<CriConfig>& cri = std::nullopt);
   ~PrivateContainerd();
   PrivateContainerd(const PrivateContainerd&) = delete;
   PrivateContainerd& operator=(const PrivateContainerd&) = delete;
@@ -66,8 +90,24 @@ class PrivateContainerd {
   // The address a task's shim printed (bootstrap.json in the task bundle), e.g. "unix:///run/containerd/s/…".
   std::string task_shim_address(const std::string& id, const std::string& ns = "default") const;
 
+  // Shim daemons whose `-address` is this containerd, found in /proc, optionally only those running `binary`.
+  std::vector<ShimDaemon> shim_daemons(const std::filesystem::path& binary = {}) const;
+
+  // CRI mode only (empty otherwise).
+  const std::optional<CriConfig>& cri() const noexcept { return cri_; }
+  // The folder whose testnet.log records every call of the stub CNI plugin (one line per call).
+  std::filesystem::path cni_bin_dir() const { return dir_ / "cni" / "bin"; }
+  std::string cni_log() const;
+  // Argument lists (joined by spaces) of every run of the CRI runtime's shim binary, in order.
+  std::vector<std::string> shim_invocations() const;
+
  private:
+  void write_config(const std::string& root) const;
+  void install_cri_files() const;
+  void sweep_cri_leftovers();
+
   std::filesystem::path dir_;
+  std::optional<CriConfig> cri_;
   std::optional<BackgroundProcess> daemon_;
 };
 
