@@ -227,11 +227,6 @@ TEST_CASE("a CRI pod with two containers runs in one containerd-shim-process-v2"
   try {
     guard.pod_id = e2e.cri.run_pod_sandbox(pod, kHandler);
   } catch (const CriError& error) {
-    // Until the shim serves the Sandbox API, containerd's CreateSandbox call fails here with our ttrpc server's
-    // Unimplemented answer: everything up to the shim works, the rest of this test waits for that service.
-    if (std::string(error.what()).find("containerd.runtime.sandbox.v1.Sandbox") != std::string::npos) {
-      SKIP("the shim does not serve containerd.runtime.sandbox.v1.Sandbox yet: " << error.what());
-    }
     FAIL("RunPodSandbox: " << error.what() << "\n" << e2e.diagnostics());
   }
   const std::string pod_id = *guard.pod_id;
