@@ -74,27 +74,14 @@ struct CriE2E {
 };
 
 cri::PodSandboxConfig pod_config(const std::string& name, const fs::path& log_directory) {
-  cri::PodSandboxConfig config;
-  config.mutable_metadata()->set_name(name);
-  config.mutable_metadata()->set_uid(name + "-uid-" + std::to_string(::getpid()));
-  config.mutable_metadata()->set_namespace_("default");
-  config.set_hostname(name);
-  config.set_log_directory(log_directory.string());
-  // Its own network namespace (POD), never NODE: host-network pods with sandboxer = 'shim' crash containerd 2.1.9.
-  config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(cri::POD);
+  cri::PodSandboxConfig config =
+      shimcore::testing::make_pod_config(name, name + "-uid-" + std::to_string(::getpid()), log_directory.string());
   (*config.mutable_labels())["shimcore-test"] = "cri-e2e";
   return config;
 }
 
 cri::ContainerConfig container_config(const std::string& name, const std::string& script) {
-  cri::ContainerConfig config;
-  config.mutable_metadata()->set_name(name);
-  config.mutable_image()->set_image(kBusyboxImageName);
-  config.add_command("sh");
-  config.add_args("-c");
-  config.add_args(script);
-  config.set_log_path(name + ".log");  // relative to the pod's log_directory
-  return config;
+  return shimcore::testing::make_container_config(name, kBusyboxImageName, script);
 }
 
 std::string read_file(const fs::path& path) {

@@ -164,4 +164,28 @@ std::optional<runtime::v1::Image> CriClient::image_status(const std::string& ima
   return response.image();
 }
 
+runtime::v1::PodSandboxConfig make_pod_config(const std::string& name, const std::string& uid,
+                                              const std::string& log_directory) {
+  runtime::v1::PodSandboxConfig config;
+  config.mutable_metadata()->set_name(name);
+  config.mutable_metadata()->set_uid(uid);
+  config.mutable_metadata()->set_namespace_("default");
+  config.set_hostname(name);
+  config.set_log_directory(log_directory);
+  config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(runtime::v1::POD);
+  return config;
+}
+
+runtime::v1::ContainerConfig make_container_config(const std::string& name, const std::string& image,
+                                                   const std::string& script) {
+  runtime::v1::ContainerConfig config;
+  config.mutable_metadata()->set_name(name);
+  config.mutable_image()->set_image(image);
+  config.add_command("sh");
+  config.add_args("-c");
+  config.add_args(script);
+  config.set_log_path(name + ".log");  // relative to the pod's log_directory
+  return config;
+}
+
 }  // namespace shimcore::testing

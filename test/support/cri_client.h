@@ -70,4 +70,13 @@ class CriClient {
   std::unique_ptr<runtime::v1::ImageService::Stub> images_;
 };
 
+// A pod in its own network namespace (POD, never NODE: host-network pods with sandboxer = 'shim' crash containerd
+// 2.1.9), with CRI logs under `log_directory`.
+runtime::v1::PodSandboxConfig make_pod_config(const std::string& name, const std::string& uid,
+                                              const std::string& log_directory);
+
+// A container of `image` running `sh -c <script>`, logging to <pod log directory>/<name>.log.
+runtime::v1::ContainerConfig make_container_config(const std::string& name, const std::string& image,
+                                                   const std::string& script);
+
 }  // namespace shimcore::testing
