@@ -21,6 +21,7 @@
 
 #include "logger_process.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/thread_name.h"
 #include "stdio_target.h"
 
 namespace shimcore::io {
@@ -336,7 +337,10 @@ void StdioRelay::attach(hcs::ProcessStdio process) {
   state.stdout_dst.reset();
   state.stderr_dst.reset();
   state.copiers = std::move(copiers);
-  state.thread = std::thread([&state] { state.run(); });
+  state.thread = std::thread([&state] {
+    set_thread_name("stdio-relay");
+    state.run();
+  });
 }
 
 void StdioRelay::close_stdin() {

@@ -26,6 +26,7 @@
 #include "shimcore/hcs/schema/compute_system.h"
 #include "shimcore/hcs/schema/modify.h"
 #include "shimcore/hcs/schema/process.h"
+#include "shimcore/thread_name.h"
 
 namespace shimcore::hcs {
 namespace {
@@ -152,7 +153,10 @@ class ProcessObject {
     stdio_.std_in = std::move(spawned.std_in);
     stdio_.std_out = std::move(spawned.std_out);
     stdio_.std_err = std::move(spawned.std_err);
-    reaper_ = std::thread([this] { reap(); });
+    reaper_ = std::thread([this] {
+      set_thread_name("hcs-reaper");
+      reap();
+    });
   }
 
   ~ProcessObject() {
