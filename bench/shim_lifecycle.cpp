@@ -180,7 +180,7 @@ struct ExitedShim {
 };
 
 // Waits for one shim daemon (re-parented here) to exit, reads its CPU from the zombie, then reaps it.
-ExitedShim reap_exited_shim(std::chrono::milliseconds bound = 15s) {
+ExitedShim reap_exited_shim(const std::function<std::string()>& context, std::chrono::milliseconds bound = 15s) {
   const auto deadline = std::chrono::steady_clock::now() + bound;
   const pid_t self = ::getpid();
   while (std::chrono::steady_clock::now() < deadline) {
@@ -196,7 +196,7 @@ ExitedShim reap_exited_shim(std::chrono::milliseconds bound = 15s) {
     }
     std::this_thread::sleep_for(2ms);
   }
-  throw std::runtime_error("no shim daemon exited within the bound (is this process a subreaper?)");
+  throw std::runtime_error("no shim daemon exited within the bound (is this process a subreaper?)\n" + context());
 }
 
 // --- memory and threads ------------------------------------------------------------------------------------------
@@ -337,6 +337,10 @@ class Bench {
     return timed;
   }
 
+  std::function<std::string()> log_tail_on_timeout() const {
+    return [this] { return "containerd log tail:\n" + log_tail(); };
+  }
+
   std::string log_tail() const {
     const std::string log = containerd_.log();
     return log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
@@ -377,7 +381,7 @@ class Bench {
       for (Side& side : sides_) {
         const Timed timed =
             ctr(run_args(side, side.runtime, false, fmt::format("run-{}-{}", side.name, i), {"/bin/true"}), "ctr run");
-        const ExitedShim shim = reap_exited_shim();
+        const ExitedShim shim = reap_exited_shim(log_tail_on_timeout());
         if (i < 2) continue;  // warm-up: page cache, containerd's first-use paths
         side.run_ms.push_back(timed.wall_ms);
         side.run_cpu_ms.push_back(shim.cpu_ms);
@@ -395,7 +399,7 @@ class Bench {
       for (Side& side : sides_) {
         ctr(run_args(side, side.wrapper, false, fmt::format("start-{}-{}", side.name, i), {"/bin/true"}),
             "ctr run (wrapped)");
-        reap_exited_shim();
+        reap_exited_shim(log_tail_on_timeout());
       }
     }
     std::istringstream lines(read_text(log));
@@ -447,7 +451,7 @@ class Bench {
             "/dev/null", err);
         const std::string report = read_text(err);
         if (timed.exit_status != 0) throw std::runtime_error("stdio run failed: " + report + log_tail());
-        const ExitedShim shim = reap_exited_shim();
+        const ExitedShim shim = reap_exited_shim(log_tail_on_timeout());
         // busybox time: "real\t0m 1.05s"
         const auto real = report.find("real\t");
         const auto minutes = report.find("m ", real);
