@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "shimcore/errdefs.h"
+#include "shimcore/thread_name.h"
 
 namespace shimcore::events {
 
@@ -69,7 +70,10 @@ class Publisher::Impl {
     }
     sink_->set_attempt_timeout(options_.attempt_timeout);
     // Started last: nothing above may throw once a thread would need joining.
-    sender_ = std::thread([this] { run(); });
+    sender_ = std::thread([this] {
+      set_thread_name("shim-events");
+      run();
+    });
   }
 
   ~Impl() {

@@ -1,9 +1,9 @@
-// The two ways into containerd's event exchange: ttrpc Events/Forward and gRPC Events/Publish.
+// The shim's way into containerd's event exchange: ttrpc Events/Forward. (The gRPC sink is in grpc_sink.cpp, so
+// that a shim, which only forwards over ttrpc, does not link gRPC.)
 #include "shimcore/events/publisher.h"
 
 #include "containerd/services/ttrpc/events/v1/events.pb.h"
 #include "shimcore/errdefs.h"
-#include "shimcore/transport/grpc_events.h"
 #include "shimcore/transport/ttrpc_client.h"
 
 namespace shimcore::events {
@@ -38,31 +38,10 @@ class TtrpcSink final : public Sink {
   std::chrono::milliseconds timeout_ = kDefaultAttemptTimeout;
 };
 
-class GrpcSink final : public Sink {
- public:
-  explicit GrpcSink(std::string address) : address_(std::move(address)) {}
-
-  void set_attempt_timeout(std::chrono::milliseconds timeout) override { timeout_ = timeout; }
-
-  void deliver(const containerd::types::Envelope& envelope) override {
-    // Publish, not Forward: it is the call containerd's gRPC clients (and `containerd publish`) use. The envelope's
-    // timestamp is lost; containerd stamps the time it receives the event, which keeps publish order anyway.
-    transport::publish_event_grpc(address_, envelope.namespace_(), envelope.topic(), envelope.event(), timeout_);
-  }
-
- private:
-  std::string address_;
-  std::chrono::milliseconds timeout_ = kDefaultAttemptTimeout;
-};
-
 }  // namespace
 
 std::unique_ptr<Sink> make_ttrpc_sink(std::string ttrpc_address) {
   return std::make_unique<TtrpcSink>(std::move(ttrpc_address));
-}
-
-std::unique_ptr<Sink> make_grpc_sink(std::string grpc_address) {
-  return std::make_unique<GrpcSink>(std::move(grpc_address));
 }
 
 }  // namespace shimcore::events

@@ -1,10 +1,13 @@
-// The stdio relay: one thread per task or exec, poll() over every live descriptor, one 64 KiB buffer per stream.
+// The stdio relay: one thread per task or exec, poll() over every live descriptor, one 64 KiB buffer per stream;
+// output from a pipe to a pipe or FIFO moves with splice(2) instead, without copying through the buffer.
 #include "shimcore/io/stdio_relay.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +24,7 @@
 
 #include "logger_process.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/thread_name.h"
 #include "stdio_target.h"
 
 namespace shimcore::io {
@@ -34,6 +38,9 @@ using hcs::OsHandle;
 
 // As large as a default pipe/FIFO buffer, so that one read empties a full pipe and one write can fill a FIFO.
 constexpr std::size_t kBufferSize = 64 * 1024;
+// Spliced streams get pipes this large (the default /proc/sys/fs/pipe-max-size): a fast writer then wakes the relay
+// (and the relay containerd's reader) once per MiB rather than once per 64 KiB. Pages are only taken while data waits.
+constexpr int kSplicePipeSize = 1024 * 1024;
 
 // See stdio_relay.h: a write to a FIFO whose reader is gone must be EPIPE, not the death of the shim.
 void ignore_sigpipe_once() {
@@ -58,6 +65,11 @@ struct Copier {
   bool finished = false;           // both ends closed
   // stdin after close_stdin: how many more bytes to forward (what containerd had written by then).
   std::optional<std::size_t> close_budget;
+  // Output from a pipe into a pipe or FIFO (containerd's, a logger's): splice(2) moves the pages from one pipe to the
+  // other, so the data never crosses this process. Then nothing is ever pending in `buffer`, except after a write
+  // of the read/write fallback (see splice_source), and `wait_dst` says whether the last splice found dst full.
+  bool splice = false;
+  bool wait_dst = false;
 
   std::size_t pending() const { return end - begin; }
 };
@@ -117,6 +129,53 @@ void read_source(Copier& copier) {
   // 0 is EOF. EIO is what a pty master (terminal mode) reads once the console process and its children are gone.
   // Any other error can only end the stream as well.
   copier.src_done = true;
+}
+
+bool is_pipe(int fd) {
+  struct stat info {};
+  return ::fstat(fd, &info) == 0 && S_ISFIFO(info.st_mode);
+}
+
+// Splices src into dst until src is empty or dst is full (a bounded number of times, so that a busy stream cannot
+// starve the others). Both ends are non-blocking.
+void splice_source(Copier& copier) {
+  for (int round = 0; round < 16; ++round) {
+    const ssize_t moved = ::splice(copier.src.get(), nullptr, copier.dst.get(), nullptr, kSplicePipeSize,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (moved > 0) {
+      copier.wait_dst = false;
+      continue;
+    }
+    if (moved == 0) {  // EOF: src is empty and has no writer left
+      copier.src_done = true;
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      // Either src is empty (wait for POLLIN) or dst is full (wait for POLLOUT): FIONREAD tells which.
+      int available = 0;
+      copier.wait_dst = ::ioctl(copier.src.get(), FIONREAD, &available) == 0 && available > 0;
+      return;
+    }
+    // EPIPE: containerd has no reader. read/write then drops this chunk exactly as it does without splice, and the
+    // next round tries splice again (a reader that comes back gets the output). Anything else (EINVAL: a pair the
+    // kernel cannot splice) leaves splice for good.
+    if (errno != EPIPE) copier.splice = false;
+    copier.wait_dst = false;
+    read_source(copier);
+    return;
+  }
+}
+
+// One step of a copier whose descriptor poll() reported ready.
+void pump(Copier& copier) {
+  if (copier.pending() > 0) {
+    write_pending(copier);
+  } else if (copier.splice) {
+    splice_source(copier);
+  } else {
+    read_source(copier);
+  }
 }
 
 // close_stdin on the relay thread: forward what containerd has already written into the FIFO, then close.
@@ -190,7 +249,7 @@ struct StdioRelay::State {
 void StdioRelay::State::run() {
   bool stdin_closing = false;
   std::vector<pollfd> entries;
-  std::vector<std::pair<Copier*, bool>> owners;  // per entry after the eventfd: the copier, and whether it is dst
+  std::vector<Copier*> owners;  // per entry after the eventfd: its copier
   for (;;) {
     {
       const std::lock_guard lock(mutex);
@@ -229,12 +288,13 @@ void StdioRelay::State::run() {
     entries.push_back({wake.get(), POLLIN, 0});
     for (Copier& copier : copiers) {
       if (copier.finished) continue;
-      if (copier.pending() > 0) {  // back-pressure: read more only once the last chunk is written
+      if (copier.pending() > 0 || (copier.splice && copier.wait_dst)) {
+        // Back-pressure: read more only once the last chunk is written (or dst has room for the next splice).
         entries.push_back({copier.dst.get(), POLLOUT, 0});
-        owners.emplace_back(&copier, true);
+        owners.push_back(&copier);
       } else if (!copier.close_budget) {
         entries.push_back({copier.src.get(), POLLIN, 0});
-        owners.emplace_back(&copier, false);
+        owners.push_back(&copier);
       }
     }
     const int ready = ::poll(entries.data(), entries.size(), -1);
@@ -249,18 +309,14 @@ void StdioRelay::State::run() {
     for (std::size_t i = 1; i < entries.size(); ++i) {
       const short revents = entries[i].revents;
       if (revents == 0) continue;
-      auto [copier, is_dst] = owners[i - 1];
+      Copier* copier = owners[i - 1];
       if (revents & POLLNVAL) {  // a descriptor closed under us: a bug, but never spin on it
         copier->src_done = true;
         copier->begin = copier->end = 0;
         continue;
       }
-      // POLLHUP/POLLERR are handled by the read (EOF) or write (EPIPE) they lead to.
-      if (is_dst) {
-        write_pending(*copier);
-      } else {
-        read_source(*copier);
-      }
+      // POLLHUP/POLLERR are handled by the read or splice (EOF) or write (EPIPE) they lead to.
+      pump(*copier);
     }
   }
   const std::lock_guard lock(mutex);
@@ -321,6 +377,12 @@ void StdioRelay::attach(hcs::ProcessStdio process) {
     if (dst) detail::set_nonblocking(dst.get(), name);
     Copier copier;
     copier.is_stdin = is_stdin;
+    // stdin keeps read/write: its close_stdin budget counts bytes through the buffer.
+    copier.splice = !is_stdin && dst && is_pipe(src.get()) && is_pipe(dst.get());
+    if (copier.splice) {  // best effort: a smaller pipe only costs more wake-ups
+      ::fcntl(src.get(), F_SETPIPE_SZ, kSplicePipeSize);
+      ::fcntl(dst.get(), F_SETPIPE_SZ, kSplicePipeSize);
+    }
     copier.src = std::move(src);
     copier.dst = std::move(dst);
     copiers.push_back(std::move(copier));
@@ -336,7 +398,10 @@ void StdioRelay::attach(hcs::ProcessStdio process) {
   state.stdout_dst.reset();
   state.stderr_dst.reset();
   state.copiers = std::move(copiers);
-  state.thread = std::thread([&state] { state.run(); });
+  state.thread = std::thread([&state] {
+    set_thread_name("stdio-relay");
+    state.run();
+  });
 }
 
 void StdioRelay::close_stdin() {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "shimcore/thread_name.h"
 #include "shimcore/transport/ttrpc_frame.h"
 #include "shimcore/transport/ttrpc_server.h"
 #include "ttrpc/request.pb.h"
@@ -159,7 +160,10 @@ class StreamConnection final : public ClientConnection, public std::enable_share
 class TtrpcClient::Impl {
  public:
   explicit Impl(std::string address)
-      : address(std::move(address)), work(io.get_executor()), thread([this] { io.run(); }) {}
+      : address(std::move(address)), work(io.get_executor()), thread([this] {
+          set_thread_name("ttrpc-client");
+          io.run();
+        }) {}
 
   ~Impl() {
     disconnect();

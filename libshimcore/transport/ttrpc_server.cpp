@@ -18,12 +18,14 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "shimcore/thread_name.h"
 #include "shimcore/transport/ttrpc_session.h"
 #include "shimcore/transport/unix_socket.h"
 
@@ -97,7 +99,18 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
       : registry(std::move(registry)),
         options(options),
         io(static_cast<int>(std::max<std::size_t>(1, options.io_threads))),
-        workers(std::max<std::size_t>(1, options.worker_threads)) {}
+        worker_count(std::max<std::size_t>(1, options.worker_threads)),
+        workers_named(static_cast<std::ptrdiff_t>(worker_count)),
+        workers(worker_count) {
+    // Names the pool's threads: one task per thread that holds it until every thread has taken one.
+    for (std::size_t i = 0; i < worker_count; ++i) {
+      asio::post(workers, [this] {
+        set_thread_name("ttrpc-worker");
+        workers_named.arrive_and_wait();
+      });
+    }
+    workers_named.wait();
+  }
 
   void track(std::shared_ptr<ConnectionBase> connection) {
     const std::lock_guard lock(mutex);
@@ -141,6 +154,9 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   std::shared_ptr<const ServiceRegistry> registry;
   TtrpcServerOptions options;
   asio::io_context io;
+  std::size_t worker_count;
+  // A member, not a local of the constructor: a worker may still be inside arrive_and_wait when wait() returns.
+  std::latch workers_named;
   asio::thread_pool workers;
   std::mutex mutex;
   std::condition_variable changed;
@@ -400,7 +416,12 @@ class TtrpcServer::Impl {
     for (auto& listener : pipe_listeners) accept_next(*listener);
     work.emplace(state.io.get_executor());
     const std::size_t threads = std::max<std::size_t>(1, state.options.io_threads);
-    for (std::size_t i = 0; i < threads; ++i) io_threads.emplace_back([this] { state.io.run(); });
+    for (std::size_t i = 0; i < threads; ++i) {
+      io_threads.emplace_back([this] {
+        set_thread_name("ttrpc-io");
+        state.io.run();
+      });
+    }
   }
 
   void shutdown(std::chrono::milliseconds grace) {

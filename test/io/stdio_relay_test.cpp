@@ -397,7 +397,7 @@ TEST_CASE("terminal mode has a single stream and never opens stderr", "[io][emul
 
 TEST_CASE("containerd never opening or never reading its end does not hang", "[io]") {
   Fifos fifos;
-  const std::string data = random_bytes(1024 * 1024, 4);
+  const std::string data = random_bytes(4 * 1024 * 1024, 4);
   SECTION("never opened: output is discarded and the process is never blocked") {
     auto relay = StdioRelay::open(config("", fifos.out, fifos.err));  // no reader: open does not block
     FakeProcess process = fake_process(false, true, true);
@@ -414,7 +414,8 @@ TEST_CASE("containerd never opening or never reading its end does not hang", "[i
     auto relay = StdioRelay::open(config("", fifos.out, ""));
     FakeProcess process = fake_process(false, true, false);
     relay->attach(std::move(process.stdio));
-    // 1 MiB cannot fit into the FIFO, the relay's buffer and the pipe together.
+    // 4 MiB cannot fit into the FIFO, the relay's buffer and the pipe together (the relay grows a spliced pipe and
+    // FIFO to 1 MiB each).
     bool wrote_everything = true;
     std::thread writer([&] { wrote_everything = write_all(process.stdout_write, data); });
     CHECK_FALSE(relay->drain(300ms));

@@ -26,6 +26,7 @@
 #include "shimcore/hcs/schema/compute_system.h"
 #include "shimcore/hcs/schema/modify.h"
 #include "shimcore/hcs/schema/process.h"
+#include "shimcore/thread_name.h"
 
 namespace shimcore::hcs {
 namespace {
@@ -152,7 +153,10 @@ class ProcessObject {
     stdio_.std_in = std::move(spawned.std_in);
     stdio_.std_out = std::move(spawned.std_out);
     stdio_.std_err = std::move(spawned.std_err);
-    reaper_ = std::thread([this] { reap(); });
+    reaper_ = std::thread([this] {
+      set_thread_name("hcs-reaper");
+      reap();
+    });
   }
 
   ~ProcessObject() {
@@ -633,15 +637,26 @@ class EmulatedSystem final : public ComputeSystem {
     service_->check_connected(op);
     const emulator::SpawnRequest request = spawn_request(parameters);
     std::shared_ptr<ProcessObject> process;
+    // Released after the lock: the last reference to one joins its reaper, whose exit callbacks may take locks.
+    std::vector<std::shared_ptr<ProcessObject>> exited;
     {
       const std::lock_guard lock(system_->mutex);
       if (system_->state == SystemState::Stopped) fail(hresult::kSystemAlreadyStopped, op, "the system is stopped");
       if (system_->state != SystemState::Running) {
         fail(hresult::kInvalidState, op, std::string("the system is ") + std::string(state_name(system_->state)));
       }
+      // Exited processes leave the table (their handles keep them as long as they are open): it only serves running
+      // ones (terminate, pause, OpenProcess, the record). Otherwise every exec of a long-lived task kept its object,
+      // and the stack of its finished reaper thread, until the system stopped, and a pid the kernel reuses could not
+      // be entered again.
+      std::erase_if(system_->processes, [&](const auto& entry) {
+        if (!entry.second->exited()) return false;
+        exited.push_back(entry.second);
+        return true;
+      });
       // Spawned under the lock so that a concurrent terminate cannot miss the new process.
       process = std::make_shared<ProcessObject>(emulator::spawn_host_process(request), request.argv.front());
-      system_->processes.emplace(process->pid(), process);
+      system_->processes.insert_or_assign(process->pid(), process);
     }
     service_->write_record(*system_);
     return std::make_unique<EmulatedProcess>(service_, system_, process);
