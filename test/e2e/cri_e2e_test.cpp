@@ -255,6 +255,8 @@ TEST_CASE("a CRI pod with two containers runs in one containerd-shim-process-v2"
     CHECK(std::none_of(invocations.begin(), invocations.end(),
                        [&](const std::string& line) { return line.find("-id " + container) != std::string::npos; }));
     const fs::path task_bundle = e2e.containerd.state_dir() / "io.containerd.runtime.v2.task" / "k8s.io" / container;
+    // c2 exits at once and CRI deletes its task (and bundle) when it sees the exit: only c1's must still be there.
+    if (container == c2 && !fs::exists(task_bundle)) continue;
     CHECK(read_file(task_bundle / "sandbox") == pod_id);
     CHECK(bootstrap_address(task_bundle) == shim_address);
   }
