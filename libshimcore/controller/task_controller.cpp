@@ -375,6 +375,32 @@ class TaskController::Impl {
     }
   }
 
+  void update(const std::string& id, const ResourceUpdate& update) {
+    if (update.empty()) throw make_error(ErrorKind::InvalidArgument, "update {}: no resources given", id);
+    const auto [task, init] = find(id, "");
+    const std::lock_guard lock(mutex_);
+    require_state(id, "", *init, {ProcessState::Running}, "update");
+    if (update.memory_limit_bytes) {
+      // HCS takes whole MiB; a limit below 1 MiB would stop the container outright.
+      const std::uint64_t mib = (*update.memory_limit_bytes + (1u << 20) - 1) >> 20;
+      if (mib == 0) throw make_error(ErrorKind::InvalidArgument, "update {}: memory limit 0", id);
+      task->system->modify(
+          {{"ResourcePath", "Container/Memory/SizeInMB"}, {"RequestType", "Update"}, {"Settings", mib}});
+    }
+    if (update.processor_count || update.processor_weight || update.processor_maximum) {
+      if (update.processor_maximum && (*update.processor_maximum == 0 || *update.processor_maximum > 10000)) {
+        throw make_error(ErrorKind::InvalidArgument, "update {}: processor maximum {} is outside 1..10000", id,
+                         *update.processor_maximum);
+      }
+      json processor = json::object();
+      if (update.processor_count) processor["Count"] = *update.processor_count;
+      if (update.processor_weight) processor["Weight"] = *update.processor_weight;
+      if (update.processor_maximum) processor["Maximum"] = *update.processor_maximum;
+      task->system->modify(
+          {{"ResourcePath", "Container/Processor"}, {"RequestType", "Update"}, {"Settings", processor}});
+    }
+  }
+
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) {
     const auto [task, process] = find(id, exec_id);
     std::unique_lock lock(mutex_);
@@ -535,6 +561,7 @@ void TaskController::resize_pty(const std::string& id, const std::string& exec_i
 void TaskController::close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
   impl_->close_io(id, exec_id, close_stdin);
 }
+void TaskController::update(const std::string& id, const ResourceUpdate& update) { impl_->update(id, update); }
 void TaskController::wait(const std::string& id, const std::string& exec_id,
                           std::function<void(const ExitStatus&)> on_exit) {
   impl_->wait(id, exec_id, std::move(on_exit));

@@ -37,6 +37,47 @@ void unimplemented(transport::Service& service, const std::string& method) {
   });
 }
 
+// Task.Update's resources: an OCI runtime-spec LinuxResources or WindowsResources, as JSON in the Any (containerd's
+// typeurl for runtime-spec types), mapped to HCS's container limits.
+controller::ResourceUpdate resource_update(const std::string& id, const google::protobuf::Any& resources) {
+  const std::string& type = resources.type_url();
+  const bool windows = type.ends_with("/WindowsResources");
+  if (!windows && !type.ends_with("/LinuxResources")) {
+    throw make_error(ErrorKind::InvalidArgument,
+                     "update {}: unsupported resources type \"{}\" (want runtime-spec LinuxResources or "
+                     "WindowsResources)",
+                     id, type);
+  }
+  const nlohmann::json value = nlohmann::json::parse(resources.value(), nullptr, false);
+  if (value.is_discarded() || !value.is_object()) {
+    throw make_error(ErrorKind::InvalidArgument, "update {}: resources are not a JSON object", id);
+  }
+  controller::ResourceUpdate update;
+  const auto number = [&](const nlohmann::json& object, const char* section,
+                          const char* key) -> std::optional<std::uint64_t> {
+    const auto outer = object.find(section);
+    if (outer == object.end() || !outer->is_object()) return std::nullopt;
+    const auto inner = outer->find(key);
+    if (inner == outer->end() || inner->is_null()) return std::nullopt;
+    if (!inner->is_number_unsigned() && !(inner->is_number_integer() && inner->get<std::int64_t>() >= 0)) {
+      throw make_error(ErrorKind::InvalidArgument, "update {}: {}.{} must be a non-negative integer", id, section, key);
+    }
+    return inner->get<std::uint64_t>();
+  };
+  const auto narrow = [&](std::optional<std::uint64_t> value, const char* what) -> std::optional<std::uint32_t> {
+    if (!value) return std::nullopt;
+    if (*value > 0xffffffffu) throw make_error(ErrorKind::InvalidArgument, "update {}: {} is too large", id, what);
+    return static_cast<std::uint32_t>(*value);
+  };
+  update.memory_limit_bytes = number(value, "memory", "limit");
+  update.processor_weight = narrow(number(value, "cpu", "shares"), "cpu.shares");
+  if (windows) {
+    update.processor_count = narrow(number(value, "cpu", "count"), "cpu.count");
+    update.processor_maximum = narrow(number(value, "cpu", "maximum"), "cpu.maximum");
+  }
+  return update;
+}
+
 }  // namespace
 
 void register_task_service(transport::ServiceRegistry& registry, controller::TaskController& tasks,
@@ -159,7 +200,15 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
         if (controller->task_count() == 0) request_shutdown();
         return google::protobuf::Empty();
       });
-  for (const char* method : {"Pause", "Resume", "Checkpoint", "Update", "Stats"}) unimplemented(service, method);
+  service.add_blocking<task::UpdateTaskRequest, google::protobuf::Empty>(
+      "Update", [controller](const CallContext&, const task::UpdateTaskRequest& request) {
+        if (!request.has_resources()) {
+          throw make_error(ErrorKind::InvalidArgument, "update {}: no resources given", request.id());
+        }
+        controller->update(request.id(), resource_update(request.id(), request.resources()));
+        return google::protobuf::Empty();
+      });
+  for (const char* method : {"Pause", "Resume", "Checkpoint", "Stats"}) unimplemented(service, method);
 
   registry.add(std::move(service));
   registry.add_alias("containerd.task.v2.Task", "containerd.task.v3.Task");

@@ -49,6 +49,15 @@ struct ExecRequest {
   nlohmann::json process;  // OCI runtime-spec Process
 };
 
+// Resource limits for a running container (Task.Update), in HCS's terms; absent fields are left as they are.
+struct ResourceUpdate {
+  std::optional<std::uint64_t> memory_limit_bytes;
+  std::optional<std::uint32_t> processor_count;
+  std::optional<std::uint32_t> processor_weight;   // CPU shares
+  std::optional<std::uint32_t> processor_maximum;  // 1..10000, hundredths of a percent of the host
+  bool empty() const { return !memory_limit_bytes && !processor_count && !processor_weight && !processor_maximum; }
+};
+
 struct ProcessStatus {
   std::string id;
   std::string exec_id;
@@ -98,6 +107,9 @@ class TaskController {
   std::vector<std::uint32_t> pids(const std::string& id);
   void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height);
   void close_io(const std::string& id, const std::string& exec_id, bool close_stdin);
+  // Applies limits to the task's container (HCS ModifyComputeSystem on Container/Memory/SizeInMB and
+  // Container/Processor). The task must be running; an empty update is InvalidArgument.
+  void update(const std::string& id, const ResourceUpdate& update);
   // Calls `on_exit` once the process has exited (at once if it already has), from any thread.
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit);
   std::size_t task_count();

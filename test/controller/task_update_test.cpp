@@ -1,0 +1,146 @@
+// Task.Update in the process-kind task controller: limits become HCS ModifyComputeSystem requests on the task's
+// container, only while it runs; bad updates are refused by kind.
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "shimcore/controller/task_controller.h"
+#include "shimcore/errdefs.h"
+#include "shimcore/hcs/emulator.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using Catch::Matchers::ContainsSubstring;
+using nlohmann::json;
+using shimcore::ErrorKind;
+using namespace shimcore::controller;
+using shimcore::testing::eventually;
+using shimcore::testing::TempDir;
+
+namespace {
+
+// Forwards to the emulator and remembers every ModifyComputeSystem request, so the test sees what HCS was asked.
+class RecordingSystem final : public shimcore::hcs::ComputeSystem {
+ public:
+  RecordingSystem(std::unique_ptr<ComputeSystem> inner, std::vector<json>& log, std::mutex& mutex)
+      : inner_(std::move(inner)), log_(log), mutex_(mutex) {}
+  const std::string& id() const override { return inner_->id(); }
+  void start() override { inner_->start(); }
+  void shutdown() override { inner_->shutdown(); }
+  void terminate() override { inner_->terminate(); }
+  void pause() override { inner_->pause(); }
+  void resume() override { inner_->resume(); }
+  json properties(const json& query) override { return inner_->properties(query); }
+  void modify(const json& request) override {
+    inner_->modify(request);
+    const std::lock_guard lock(mutex_);
+    log_.push_back(request);
+  }
+  std::optional<shimcore::hcs::SystemExit> wait(std::optional<std::chrono::milliseconds> timeout) override {
+    return inner_->wait(timeout);
+  }
+  void on_exit(std::function<void(const shimcore::hcs::SystemExit&)> callback) override {
+    inner_->on_exit(std::move(callback));
+  }
+  std::unique_ptr<shimcore::hcs::Process> create_process(const json& parameters) override {
+    return inner_->create_process(parameters);
+  }
+  std::unique_ptr<shimcore::hcs::Process> open_process(std::uint32_t pid) override { return inner_->open_process(pid); }
+
+ private:
+  std::unique_ptr<ComputeSystem> inner_;
+  std::vector<json>& log_;
+  std::mutex& mutex_;
+};
+
+class RecordingClient final : public shimcore::hcs::Client {
+ public:
+  explicit RecordingClient(std::unique_ptr<Client> inner) : inner_(std::move(inner)) {}
+  std::unique_ptr<shimcore::hcs::ComputeSystem> create_system(const std::string& id, const json& document) override {
+    return std::make_unique<RecordingSystem>(inner_->create_system(id, document), modifications, mutex);
+  }
+  std::unique_ptr<shimcore::hcs::ComputeSystem> open_system(const std::string& id) override {
+    return inner_->open_system(id);
+  }
+  json enumerate_systems(const json& query) override { return inner_->enumerate_systems(query); }
+  json service_properties(const json& query) override { return inner_->service_properties(query); }
+  std::vector<json> recorded() {
+    const std::lock_guard lock(mutex);
+    return modifications;
+  }
+
+  std::mutex mutex;
+  std::vector<json> modifications;
+
+ private:
+  std::unique_ptr<Client> inner_;
+};
+
+struct QuietEvents final : TaskEvents {
+  void created(const CreateTaskRequest&, std::uint32_t) override {}
+  void started(const std::string&, std::uint32_t) override {}
+  void exited(const std::string&, const std::string&, const ExitStatus&) override {}
+  void deleted(const std::string&, const std::string&, const ExitStatus&) override {}
+  void exec_added(const std::string&, const std::string&) override {}
+  void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
+};
+
+template <typename Body>
+void require_error(ErrorKind kind, const std::string& text, Body body) {
+  try {
+    body();
+    FAIL("no error; wanted " << shimcore::to_string(kind) << " mentioning " << text);
+  } catch (const shimcore::Error& error) {
+    CHECK(error.kind() == kind);
+    CHECK_THAT(error.what(), ContainsSubstring(text));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Task.Update turns limits into HCS container modifications, only while the task runs", "[task][update]") {
+  TempDir dir("shimcore-update-");
+  shimcore::hcs::EmulatorOptions options;
+  options.runtime_dir = dir.path / "records";
+  RecordingClient client(shimcore::hcs::make_emulator_client(options));
+  QuietEvents events;
+  TaskController tasks(client, events);
+  const fs::path bundle = dir.path / "t1";
+  fs::create_directories(bundle);
+  std::ofstream(bundle / "config.json") << json{
+      {"process", {{"args", {"/bin/sh", "-c", "read line"}}, {"cwd", "/"}}},
+      {"root", {{"path", "/"}}}}.dump();
+  tasks.create({"t1", bundle.string(), {}, {}});
+  ResourceUpdate memory;
+  memory.memory_limit_bytes = (100u << 20) + 1;
+  require_error(ErrorKind::FailedPrecondition, "it is created", [&] { tasks.update("t1", memory); });
+  tasks.start("t1", "");
+
+  tasks.update("t1", memory);
+  ResourceUpdate processor;
+  processor.processor_count = 2;
+  processor.processor_weight = 500;
+  processor.processor_maximum = 5000;
+  tasks.update("t1", processor);
+  const auto recorded = client.recorded();
+  REQUIRE(recorded.size() == 2);
+  CHECK(recorded[0] ==
+        json{{"ResourcePath", "Container/Memory/SizeInMB"}, {"RequestType", "Update"}, {"Settings", 101}});
+  CHECK(recorded[1] == json{{"ResourcePath", "Container/Processor"},
+                            {"RequestType", "Update"},
+                            {"Settings", {{"Count", 2}, {"Weight", 500}, {"Maximum", 5000}}}});
+
+  require_error(ErrorKind::InvalidArgument, "no resources", [&] { tasks.update("t1", ResourceUpdate{}); });
+  ResourceUpdate too_much;
+  too_much.processor_maximum = 10001;
+  require_error(ErrorKind::InvalidArgument, "outside 1..10000", [&] { tasks.update("t1", too_much); });
+  require_error(ErrorKind::NotFound, "t9", [&] { tasks.update("t9", memory); });
+  CHECK(client.recorded().size() == 2);  // refused updates reach no one
+
+  tasks.kill("t1", "", 9, false);
+  CHECK(eventually([&] { return tasks.state("t1", "").state == ProcessState::Stopped; }));
+  require_error(ErrorKind::FailedPrecondition, "it is stopped", [&] { tasks.update("t1", memory); });
+  tasks.remove("t1", "");
+}
