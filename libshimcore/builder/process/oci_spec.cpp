@@ -68,13 +68,13 @@ std::optional<std::uint64_t> unsigned_member(const json& object, const char* key
   if (value == nullptr) return std::nullopt;
   const auto expected =
       max == std::numeric_limits<std::uint64_t>::max() ? "an unsigned 64-bit integer" : "an unsigned 16-bit integer";
-  if (value->is_number_unsigned()) {
+  // Parsed text stores non-negative integers as unsigned, documents built in C++ may hold them as signed.
+  if (value->is_number_unsigned() || (value->is_number_integer() && value->get<std::int64_t>() >= 0)) {
     const auto number = value->get<std::uint64_t>();
     if (number > max) type_mismatch(path, expected, *value);
     return number;
   }
-  // nlohmann stores non-negative literals as unsigned; a signed integer here is negative.
-  type_mismatch(path, expected, *value);
+  type_mismatch(path, expected, *value);  // negative, fractional or not a number: Go's decoder refuses them
 }
 
 std::optional<std::vector<std::string>> string_array_member(const json& object, const char* key,
