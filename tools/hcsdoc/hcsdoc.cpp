@@ -49,6 +49,15 @@ json build_wcow_container(const json& input, const HostOverrides& overrides) {
   auto loaded = shimcore::builder::read_process_container_input(input);
   if (overrides.os_build) loaded.host.os_build = *overrides.os_build;
   if (overrides.processors) loaded.host.logical_processors = *overrides.processors;
+  if (loaded.host.os_build == 0) {
+    throw shimcore::make_error(shimcore::ErrorKind::InvalidArgument,
+                               "no host OS build: the input has no host.osBuild and --os-build was not given");
+  }
+  if (loaded.host.logical_processors == 0) {
+    throw shimcore::make_error(
+        shimcore::ErrorKind::InvalidArgument,
+        "no host processor count: the input has no host.activeProcessorCount and --processors was not given");
+  }
   return shimcore::builder::build_process_container(loaded.request, loaded.host);
 }
 #endif
