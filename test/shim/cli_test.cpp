@@ -6,13 +6,17 @@
 #include <regex>
 #include <string>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include "containerd/task/v3/shim.pb.h"
 #include "containerd/types/introspection.pb.h"
 #include "containerd/types/runtimeoptions/v1/api.pb.h"
 #include "run_process.h"
 #include "shimcore/sandbox_kind.h"
+#include "shimcore/shim/runtime_options.h"
 #include "shimcore/transport/ttrpc_client.h"
 #include "test_util.h"
 
@@ -191,4 +195,63 @@ TEST_CASE("start refuses runtime options it does not understand", "[shim][cli]")
     CHECK(start.out.empty());
     CHECK_THAT(start.err, ContainsSubstring("invalid argument") && ContainsSubstring("options"));
   }
+}
+
+TEST_CASE("start takes CRI's TOML runtime options: the daemon reads them, unknown keys are logged", "[shim][cli]") {
+  shimcore::testing::TempDir dir("shimcore-start-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  const shimcore::SandboxKind& kind = *shimcore::compiled_kinds().front();
+  const std::filesystem::path bundle = dir.path / "bundle";
+  std::filesystem::create_directories(bundle);
+  // The log FIFO as containerd prepares it: created and held open for reading before `start`.
+  const std::string fifo = (bundle / "log").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int log_fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(log_fd >= 0);
+
+  runtimeoptions::v1::Options options;
+  options.set_config_body("Debug = true\nSandboxIsolation = 1\nVmProcessorCount = 2\nKernel = '/vmlinux'\n");
+  google::protobuf::Any any;
+  any.set_type_url("runtimeoptions.v1.Options");
+  any.set_value(options.SerializeAsString());
+  const std::vector<std::string> common{
+      shim_path(kind), "-namespace", "default", "-address", (dir.path / "containerd.sock").string(),
+      "-id",           "toml-task"};
+  std::vector<std::string> start_args = common;
+  start_args.emplace_back("start");
+  const auto start = run_process(start_args, any.SerializeAsString(), bundle.string());
+  REQUIRE(start.exit_status == 0);
+  CHECK(start.err.empty());
+  const std::string address = nlohmann::json::parse(start.out)["address"].get<std::string>();
+
+  // What serve reads: the parsed options, in the bundle.
+  const shimcore::shim::RuntimeOptions saved = shimcore::shim::load_runtime_options(bundle);
+  CHECK(saved.debug());
+  CHECK(saved.sandbox_isolation() == containerd::runhcs::v1::Options::HYPERVISOR);
+  CHECK(saved.vm_processor_count() == 2);
+
+  shimcore::transport::TtrpcClient client(address);
+  const auto connected = client.call<containerd::task::v3::ConnectResponse>(
+      "containerd.task.v3.Task", "Connect", containerd::task::v3::ConnectRequest(), {std::chrono::seconds(5), {}});
+  client.call("containerd.task.v3.Task", "Shutdown", "", {std::chrono::seconds(5), {}});
+  CHECK(shimcore::testing::eventually([&] { return ::kill(static_cast<pid_t>(connected.shim_pid()), 0) != 0; }));
+
+  // The warning from start and, since Debug = true, the daemon's debug line naming the options.
+  std::string log;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(log_fd, buffer, sizeof(buffer))) > 0;) log.append(buffer, static_cast<std::size_t>(n));
+  ::close(log_fd);
+  CHECK_THAT(log, ContainsSubstring("level=warning msg=\"unknown runtime option \\\"Kernel\\\" (line 4) ignored\""));
+  CHECK_THAT(log, ContainsSubstring("level=debug msg=\"runtime options\""));
+  CHECK_THAT(log, ContainsSubstring("vm_processor_count: 2"));
+
+  // A TOML syntax error fails start, naming the line.
+  options.set_config_body("Debug = true\nDebug =\n");
+  any.set_value(options.SerializeAsString());
+  const auto bad = run_process(start_args, any.SerializeAsString(), bundle.string());
+  CHECK(bad.exit_status == 1);
+  CHECK(bad.out.empty());
+  CHECK_THAT(bad.err, ContainsSubstring("invalid argument") && ContainsSubstring("line 2"));
 }
