@@ -361,6 +361,19 @@ class TaskController::Impl {
     return tasks_.size();
   }
 
+  hcs::schema::Statistics statistics(const std::string& id) {
+    const auto [task, init] = find(id, "");
+    json properties;
+    {
+      // Held across the query: a running init cannot be deleted (and its system torn down) meanwhile.
+      const std::lock_guard lock(mutex_);
+      require_state(id, "", *init, {ProcessState::Running}, "get the statistics of");
+      properties = task->system->properties({{"PropertyTypes", {"Statistics"}}});
+    }
+    if (!properties.contains("Statistics")) return {};
+    return hcs::schema::parse_properties(properties.dump()).statistics.value_or(hcs::schema::Statistics{});
+  }
+
   void shutdown() {
     std::map<std::string, std::shared_ptr<TaskEntry>> tasks;
     {
@@ -465,6 +478,7 @@ void TaskController::wait(const std::string& id, const std::string& exec_id,
   impl_->wait(id, exec_id, std::move(on_exit));
 }
 std::size_t TaskController::task_count() { return impl_->task_count(); }
+hcs::schema::Statistics TaskController::statistics(const std::string& id) { return impl_->statistics(id); }
 void TaskController::shutdown() { impl_->shutdown(); }
 
 }  // namespace shimcore::controller

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shimcore/hcs/client.h"
+#include "shimcore/hcs/schema/properties.h"
 
 namespace shimcore::controller {
 
@@ -100,6 +101,9 @@ class TaskController {
   // Calls `on_exit` once the process has exited (at once if it already has), from any thread.
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit);
   std::size_t task_count();
+  // The task container's HCS Statistics (property query "Statistics"). NotFound for an unknown task,
+  // FailedPrecondition naming the state unless its init process is running.
+  hcs::schema::Statistics statistics(const std::string& id);
   // Stops everything (shim shutdown): terminates systems, drains stdio, unmounts.
   void shutdown();
 
