@@ -207,7 +207,8 @@ class TaskController::Impl {
       events_.exec_started(id, exec_id, pid);
     }
     // Registered after the start event: an exit that already happened is reported now, in order.
-    process->process->on_exit([this, task, process, id, exec_id](const hcs::ProcessExit& exit) {
+    // Init-captures: clang before 16 cannot capture structured bindings (the fuzz preset builds with clang 14).
+    process->process->on_exit([this, task = task, process = process, id, exec_id](const hcs::ProcessExit& exit) {
       on_process_exit(task, process, id, exec_id, exit);
     });
     return pid;

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 namespace pb = google::protobuf;
 
 // A config_path file larger than this is not a runtime options table.
-constexpr std::uintmax_t kMaxConfigFileBytes = 1 << 20;
+constexpr std::size_t kMaxConfigFileBytes = 1 << 20;
 
 std::string_view type_name_of(std::string_view type_url) {
   const auto slash = type_url.rfind('/');
@@ -205,14 +205,17 @@ std::string read_config_file(const std::string& path) {
   if (!fs::is_regular_file(path, error)) {
     throw make_error(ErrorKind::InvalidArgument, "runtime options: config_path {} is not a readable file", path);
   }
-  const std::uintmax_t size = fs::file_size(path, error);
-  if (error || size > kMaxConfigFileBytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw make_error(ErrorKind::InvalidArgument, "runtime options: cannot read config_path {}", path);
+  // Bounded by reading, not by the size the file claims (files under /proc claim 0).
+  std::string text(kMaxConfigFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigFileBytes) {
     throw make_error(ErrorKind::InvalidArgument, "runtime options: config_path {} is larger than {} bytes", path,
                      kMaxConfigFileBytes);
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw make_error(ErrorKind::InvalidArgument, "runtime options: cannot read config_path {}", path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text;
 }
 
 }  // namespace
