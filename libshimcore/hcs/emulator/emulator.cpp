@@ -1043,8 +1043,10 @@ std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options) {
   return std::make_unique<Emulator>(std::move(options));
 }
 
-std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, const std::vector<std::string>& ids) {
+std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, const std::vector<std::string>& ids,
+                                                  std::size_t* killed) {
   std::vector<std::string> cleaned;
+  if (killed != nullptr) *killed = 0;
   std::error_code error;
   if (!fs::is_directory(runtime_dir, error)) return cleaned;
   for (const auto& entry : fs::directory_iterator(runtime_dir, error)) {
@@ -1065,7 +1067,7 @@ std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, c
       const auto start = process_start_time(pid);
       if (!start || (process.contains("StartTime") && process["StartTime"].get<std::uint64_t>() != *start)) continue;
       ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
+      if (::kill(pid, SIGKILL) == 0 && killed != nullptr) ++*killed;
     }
     fs::remove(entry.path(), error);
     cleaned.push_back(id);
