@@ -199,6 +199,116 @@ class TomlMapper {
   ParsedRuntimeOptions& result_;
 };
 
+// toml++ 3.3 (Debian 12) reaches __builtin_unreachable() when it asks whether certain non-ASCII code points are
+// whitespace (marzer/tomlplusplus#190, #295; found again by fuzz_runtime_options). It asks only outside strings and
+// comments, where TOML allows no non-ASCII at all, and after a line-ending backslash in a multi-line basic string.
+// Those inputs are invalid or pathological, so they are refused here before the parser sees them. A quote opens a
+// string here only where a value or a key surely starts (after = [ { , or at the start of a line); after anything else
+// toml++ may be scanning a bare value across it, so the rest of that line admits no non-ASCII at all (which also
+// refuses non-ASCII in the rare quoted part of a dotted key).
+void refuse_unsafe_unicode(std::string_view text) {
+  enum class State { Normal, Comment, Basic, Literal, MultiBasic, MultiLiteral, AsciiLine };
+  State state = State::Normal;
+  char last = '\n';  // the last non-blank character seen in Normal state ('\n' at the start of a line)
+  std::size_t line = 1, column = 1;
+  const auto fail = [&](std::string_view what) {
+    throw make_error(ErrorKind::InvalidArgument, "runtime options: TOML syntax error at line {}, column {}: {}", line,
+                     column, what);
+  };
+  const auto starts = [&](std::size_t i, std::string_view token) { return text.substr(i, token.size()) == token; };
+  // Skips the run of quotes that closes a multi-line string: up to five, as TOML allows two more inside.
+  const auto close_run = [&](std::size_t& i, char quote) {
+    std::size_t run = 0;
+    while (i + run < text.size() && text[i + run] == quote && run < 5) ++run;
+    column += run - 1;
+    i += run - 1;
+  };
+  // After a backslash in a basic string toml++ asks whether the next character is whitespace (a line-ending
+  // backslash swallows whitespace and newlines, and it asks again for each): only ASCII may follow there.
+  const auto skip_escape = [&](std::size_t& i) {
+    std::size_t next = i + 1;
+    while (next < text.size() && std::isspace(static_cast<unsigned char>(text[next])) != 0) {
+      if (text[next] == '\n') {
+        ++line;
+        column = 0;
+      }
+      ++next;
+      ++column;
+    }
+    if (next < text.size() && static_cast<unsigned char>(text[next]) >= 0x80) {
+      fail("a non-ASCII character after a backslash");
+    }
+    if (next == i + 1) {
+      i = next;  // an escaped character is no delimiter
+      ++column;
+    } else {
+      i = next - 1;  // after swallowed whitespace the loop goes on with the next character as usual
+    }
+  };
+  for (std::size_t i = 0; i < text.size(); ++i, ++column) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      if (state == State::Comment || state == State::Basic || state == State::Literal || state == State::AsciiLine) {
+        state = State::Normal;
+      }
+      if (state == State::Normal) last = '\n';
+      continue;
+    }
+    switch (state) {
+      case State::Normal:
+        if (static_cast<unsigned char>(c) >= 0x80) fail("a non-ASCII character outside a string or comment");
+        if (c == ' ' || c == '\t' || c == '\r') break;
+        if ((c == '"' || c == '\'') && std::string_view("\n=[{,").find(last) == std::string_view::npos) {
+          state = State::AsciiLine;
+          break;
+        }
+        last = c;
+        if (c == '#') {
+          state = State::Comment;
+        } else if (starts(i, "\"\"\"") || starts(i, "'''")) {
+          state = c == '"' ? State::MultiBasic : State::MultiLiteral;
+          i += 2;
+          column += 2;
+        } else if (c == '"') {
+          state = State::Basic;
+        } else if (c == '\'') {
+          state = State::Literal;
+        }
+        break;
+      case State::Comment: break;
+      case State::AsciiLine:
+        if (static_cast<unsigned char>(c) >= 0x80) fail("a non-ASCII character after a quote that starts no string");
+        break;
+      case State::Basic:
+        if (c == '\\') {
+          skip_escape(i);
+        } else if (c == '"') {
+          state = State::Normal;
+        }
+        break;
+      case State::Literal:
+        if (c == '\'') state = State::Normal;
+        break;
+      case State::MultiBasic:
+        if (c == '\\') {
+          skip_escape(i);
+        } else if (starts(i, "\"\"\"")) {
+          close_run(i, '"');
+          state = State::Normal;
+        }
+        break;
+      case State::MultiLiteral:
+        if (starts(i, "'''")) {
+          close_run(i, '\'');
+          state = State::Normal;
+        }
+        break;
+    }
+  }
+}
+
 std::string read_config_file(const std::string& path) {
   std::error_code error;
   // Only a regular file: a FIFO or a device named here would block or never end.
@@ -241,6 +351,7 @@ std::string go_field_name(std::string_view proto_field_name) {
 
 ParsedRuntimeOptions parse_runtime_options_toml(std::string_view toml_text) {
   ParsedRuntimeOptions result;
+  refuse_unsafe_unicode(toml_text);
   toml::table table;
   try {
     table = toml::parse(toml_text);

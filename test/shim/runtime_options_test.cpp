@@ -240,3 +240,26 @@ TEST_CASE("the daemon's log level: LogLevel over Debug over the -debug flag", "[
   options.set_log_level("Error");
   CHECK(runtime_log_level(options, true) == LogLevel::Error);
 }
+
+TEST_CASE("non-ASCII: fine in strings and comments, refused where toml++ 3.3 would misbehave", "[shim][options]") {
+  const auto parsed = parse_runtime_options_toml(
+      "# Grüße\nSandboxImage = 'café/ïmage'\nRegistryRoot = \"Ω\"\n"
+      "LogLevel = '''\ninfo'''\n");
+  CHECK(parsed.options.sandbox_image() == "café/ïmage");
+  CHECK(parsed.options.registry_root() == "Ω");
+  CHECK(parsed.options.log_level() == "info");
+  // Found by fuzz_runtime_options (and upstream as marzer/tomlplusplus#190, #295): UB inside toml++ 3.3.
+  CHECK_THAT(error_of(cri_toml_any("Lr.\xc4\x92{")),
+             ContainsSubstring("line 1, column 4: a non-ASCII character outside a string or comment"));
+  CHECK_THAT(error_of(cri_toml_any("\xcc\xaa")), ContainsSubstring("non-ASCII"));
+  CHECK_THAT(error_of(cri_toml_any("SandboxImage = \"\"\"\\\n\xc2\xa7\"\"\"\n")),
+             ContainsSubstring("line 2") && ContainsSubstring("after a backslash"));
+  CHECK_THAT(error_of(cri_toml_any("Debug =-'Cn\xc3\x8b")), ContainsSubstring("a quote that starts no string"));
+  CHECK_THAT(error_of(cri_toml_any("VmProcessorCount = 1.'\xc3\x8b'")), ContainsSubstring("non-ASCII"));
+  CHECK_THAT(error_of(cri_toml_any("SandboxImage = \"\"\"x\\\t\xef\xb6\xbf\"\"\"")),
+             ContainsSubstring("after a backslash"));
+  CHECK(parse_runtime_options_toml("SandboxImage = \"\"\"a\\\n  b\"\"\"\nDebug = true\n").options.sandbox_image() ==
+        "ab");
+  // Multi-line strings with quotes inside and escapes end where TOML says.
+  CHECK(parse_runtime_options_toml("SandboxImage = \"\"\"a\\\"\"\"\"\"\nDebug = true\n").options.debug());
+}
