@@ -219,7 +219,7 @@ class TaskController::Impl {
       events_.exec_started(id, exec_id, pid);
     }
     // Registered after the start event: an exit that already happened is reported now, in order.
-    // Init-captures: clang 14 cannot capture structured bindings by name.
+    // Init-captures: clang before 16 cannot capture structured bindings (the fuzz preset builds with clang 14).
     process->process->on_exit([this, task = task, process = process, id, exec_id](const hcs::ProcessExit& exit) {
       on_process_exit(task, process, id, exec_id, exit);
     });
@@ -443,6 +443,19 @@ class TaskController::Impl {
     admission_ = std::move(admission);
   }
 
+  hcs::schema::Statistics statistics(const std::string& id) {
+    const auto [task, init] = find(id, "");
+    json properties;
+    {
+      // Held across the query: a running init cannot be deleted (and its system torn down) meanwhile.
+      const std::lock_guard lock(mutex_);
+      require_state(id, "", *init, {ProcessState::Running}, "get the statistics of");
+      properties = task->system->properties({{"PropertyTypes", {"Statistics"}}});
+    }
+    if (!properties.contains("Statistics")) return {};
+    return hcs::schema::parse_properties(properties.dump()).statistics.value_or(hcs::schema::Statistics{});
+  }
+
   void shutdown() {
     std::map<std::string, std::shared_ptr<TaskEntry>> tasks;
     {
@@ -570,6 +583,7 @@ std::size_t TaskController::task_count() { return impl_->task_count(); }
 std::vector<std::string> TaskController::task_ids() { return impl_->task_ids(); }
 std::vector<TaskController::TaskSummary> TaskController::summaries() { return impl_->summaries(); }
 void TaskController::set_admission(Admission admission) { impl_->set_admission(std::move(admission)); }
+hcs::schema::Statistics TaskController::statistics(const std::string& id) { return impl_->statistics(id); }
 void TaskController::shutdown() { impl_->shutdown(); }
 
 }  // namespace shimcore::controller

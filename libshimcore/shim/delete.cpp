@@ -1,5 +1,6 @@
 // `delete`: containerd runs it after every disconnect; it must clean up what a dead daemon left, quickly and
 // idempotently, and report the task's exit status.
+#include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -15,12 +16,13 @@
 #include "shimcore/errdefs.h"
 #include "shimcore/hcs/emulator.h"
 #include "shimcore/proto_time.h"
+#include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
 #include "shimcore/transport/unix_socket.h"
 
 namespace shimcore::shim {
 
-void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out) {
+void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out, std::ostream& err) {
   (void)kind;
   if (flags.id.empty()) throw make_error(ErrorKind::InvalidArgument, "delete: -id is required");
   namespace fs = std::filesystem;
@@ -28,23 +30,26 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
 
   // Systems of the dead daemon (emulated HCS keeps a record per system; real HCS systems die with their last handle).
   // A sandbox shim also made a pause container and its members' containers, listed in the bundle as it went.
-  std::vector<std::string> systems{flags.id};
+  std::vector<std::string> ids{flags.id};
   std::vector<fs::path> bundles{bundle};
   std::ifstream members(bundle / controller::kSandboxMembersFile);
   for (std::string line; std::getline(members, line);) {
     const auto tab = line.find('\t');
-    systems.push_back(line.substr(0, tab));
+    ids.push_back(line.substr(0, tab));
     if (tab != std::string::npos && tab + 1 < line.size()) bundles.emplace_back(line.substr(tab + 1));
   }
-  hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, systems);
+  std::size_t killed = 0;
+  const std::vector<std::string> systems =
+      hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, ids, &killed);
   // Root filesystems the daemon mounted and did not get to unmount.
   std::error_code error;
+  bool unmounted = false;
   for (const fs::path& owner : bundles) {
     const fs::path rootfs = owner / "rootfs";
-    if (fs::exists(rootfs, error)) ::umount2(rootfs.c_str(), MNT_DETACH);
+    if (fs::exists(rootfs, error) && ::umount2(rootfs.c_str(), MNT_DETACH) == 0) unmounted = true;
   }
   // The daemon's socket: a dead daemon leaves the file behind.
-  fs::remove(transport::unix_socket_path(daemon_address(flags)), error);
+  const bool socket_removed = fs::remove(transport::unix_socket_path(daemon_address(flags)), error);
 
   containerd::task::v3::DeleteResponse response;
   response.set_exit_status(255);  // unknown: the daemon died before recording an exit
@@ -58,6 +63,22 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
     response.set_pid(pid);
     response.mutable_exited_at()->set_seconds(seconds);
     response.mutable_exited_at()->set_nanos(nanos);
+  }
+  // The daemon died with the task's processes alive and we killed them: the task's exit is that SIGKILL, as the runc
+  // shim reports it in the same situation.
+  if (killed > 0 && response.pid() == 0) response.set_exit_status(128 + SIGKILL);
+  // containerd logs delete's stderr as "cleanup warnings": said only when something was left behind, which is.
+  if (!systems.empty() || unmounted || socket_removed) {
+    set_log_fields(flags.namespace_name, flags.id);
+    std::string system_list;
+    for (const std::string& system : systems) system_list += (system_list.empty() ? "" : ",") + system;
+    err << format_log_line(LogLevel::Warn, "cleaned up after a dead shim",
+                           {{"systems", system_list},
+                            {"killed_processes", std::to_string(killed)},
+                            {"rootfs_unmounted", unmounted ? "true" : "false"},
+                            {"socket_removed", socket_removed ? "true" : "false"},
+                            {"exit_status", std::to_string(response.exit_status())}});
+    err.flush();
   }
   const std::string bytes = response.SerializeAsString();
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -56,8 +56,7 @@ void set_log_fields(std::string namespace_name, std::string id) {
 
 bool log_enabled(LogLevel level) noexcept { return level >= g_level.load(); }
 
-void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
-  if (!log_enabled(level)) return;
+std::string format_log_line(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
   const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() % 1000000000;
@@ -83,6 +82,12 @@ void log(LogLevel level, std::string_view message, std::initializer_list<LogFiel
     append_value(line, value);
   }
   line.push_back('\n');
+  return line;
+}
+
+void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
+  if (!log_enabled(level)) return;
+  const std::string line = format_log_line(level, message, fields);
   // Straight to fd 2: one write() per line keeps lines whole on the FIFO even with several threads.
   std::string_view rest = line;
   while (!rest.empty()) {

@@ -83,7 +83,7 @@ int run(const SandboxKind& kind, std::span<const std::string> args, std::istream
     }
     switch (flags.action) {
       case Action::Start: start(kind, flags, in, out); return kExitOk;
-      case Action::Delete: delete_after_death(kind, flags, out); return kExitOk;
+      case Action::Delete: delete_after_death(kind, flags, out, err); return kExitOk;
       case Action::Serve: return serve(kind, flags);
       case Action::Pause: return pause_until_signalled();
       case Action::None: break;

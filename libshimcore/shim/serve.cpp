@@ -23,6 +23,7 @@
 #include "shimcore/service/task_service.h"
 #include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
+#include "shimcore/shim/runtime_options.h"
 #include "shimcore/transport/ttrpc_server.h"
 
 namespace shimcore::shim {
@@ -102,6 +103,16 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     log(LogLevel::Error, "serve: -socket is required");
     return 1;
   }
+  RuntimeOptions options;
+  try {
+    options = load_runtime_options(flags.bundle.empty() ? std::filesystem::current_path()
+                                                        : std::filesystem::path(flags.bundle));
+  } catch (const std::exception& error) {
+    log(LogLevel::Error, "serve: cannot read the runtime options", {{"error", error.what()}});
+    return 1;
+  }
+  set_log_level(runtime_log_level(options, flags.debug));
+  if (log_enabled(LogLevel::Debug)) log(LogLevel::Debug, "runtime options", {{"options", options.ShortDebugString()}});
   // A reader that goes away must not kill the shim; and signals are taken by one thread, not at random.
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t stop_signals;

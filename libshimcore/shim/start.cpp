@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <istream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -18,9 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "google/protobuf/any.pb.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
+#include "shimcore/shim/runtime_options.h"
 #include "shimcore/transport/unix_socket.h"
 
 namespace shimcore::shim {
@@ -59,21 +59,21 @@ bool listening(const std::string& path) {
   return connected;
 }
 
-// The runtime options containerd passes on stdin: a serialized Any of a type this shim understands, or nothing.
-void check_runtime_options(const std::string& bytes) {
-  if (bytes.empty()) return;
-  google::protobuf::Any any;
-  if (!any.ParseFromString(bytes)) {
-    throw make_error(ErrorKind::InvalidArgument, "runtime options on stdin are not a serialized google.protobuf.Any");
+// Warnings of `start` go to the bundle's log FIFO, which containerd copies into its own log: stdout and stderr are
+// containerd's bootstrap channel, and a stray line there would corrupt the address.
+void log_to_bundle_fifo(const fs::path& bundle, const ShimFlags& flags, const std::vector<std::string>& warnings) {
+  if (warnings.empty()) return;
+  const int fd = ::open((bundle / "log").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return;  // run by hand, without containerd
+  struct stat status {};
+  if (::fstat(fd, &status) == 0 && S_ISFIFO(status.st_mode)) {
+    set_log_fields(flags.namespace_name, flags.id);
+    for (const std::string& warning : warnings) {
+      const std::string line = format_log_line(LogLevel::Warn, warning);
+      if (::write(fd, line.data(), line.size()) < 0) break;
+    }
   }
-  const std::string& type = any.type_url();
-  const std::string name = type.substr(type.rfind('/') == std::string::npos ? 0 : type.rfind('/') + 1);
-  if (name != "containerd.runhcs.v1.Options" && name != "runtimeoptions.v1.Options") {
-    throw make_error(ErrorKind::InvalidArgument,
-                     "unsupported runtime options type \"{}\" (want containerd.runhcs.v1.Options or "
-                     "runtimeoptions.v1.Options)",
-                     type);
-  }
+  ::close(fd);
 }
 
 }  // namespace
@@ -87,12 +87,8 @@ void start(const SandboxKind& kind, const ShimFlags& flags, std::istream& in, st
   if (flags.id.empty()) throw make_error(ErrorKind::InvalidArgument, "start: -id is required");
   if (flags.namespace_name.empty()) throw make_error(ErrorKind::InvalidArgument, "start: -namespace is required");
   const std::string options((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  check_runtime_options(options);
+  const ParsedRuntimeOptions parsed = parse_runtime_options(options);
   const fs::path bundle = flags.bundle.empty() ? fs::current_path() : fs::path(flags.bundle);
-  if (!options.empty()) {
-    // The daemon reads them from the bundle: the same bytes containerd sent, kept for restarts too.
-    std::ofstream(bundle / "shimcore-options.pb", std::ios::binary | std::ios::trunc) << options;
-  }
 
   const std::string address = daemon_address(flags);
   const std::string path = transport::unix_socket_path(address);
@@ -103,6 +99,9 @@ void start(const SandboxKind& kind, const ShimFlags& flags, std::istream& in, st
     throw make_error(ErrorKind::AlreadyExists, "a shim for {}/{} is already serving on {}", flags.namespace_name,
                      flags.id, address);
   }
+  // The daemon reads the parsed options from the bundle (load_runtime_options), also after a restart.
+  save_runtime_options(bundle, parsed.options);
+  log_to_bundle_fifo(bundle, flags, parsed.warnings);
 
   std::vector<std::string> args{fs::read_symlink("/proc/self/exe").string(),
                                 "-namespace",

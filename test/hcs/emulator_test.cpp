@@ -21,6 +21,7 @@
 #include "private_containerd.h"
 #include "shimcore/hcs/emulator.h"
 #include "shimcore/hcs/host.h"
+#include "shimcore/hcs/schema/properties.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
@@ -263,6 +264,24 @@ TEST_CASE("a process's stdout, stderr and exit code are real", "[hcs][emulator]"
   CHECK_FALSE(process->take_stdio().std_out);  // handed out once
 }
 
+TEST_CASE("a process inherits only its stdio from the shim", "[hcs][emulator]") {
+  // An fd without close-on-exec (as asio's accepted sockets are) must not reach the container: a copy of the shim's
+  // socket in a task process keeps containerd from seeing the shim die.
+  int leaky[2];
+  REQUIRE(::pipe(leaky) == 0);
+  Fixture fixture;
+  auto system = fixture.client->create_system("c1", container_document());
+  system->start();
+  auto process = system->create_process(shell("ls /proc/self/fd"));
+  ProcessStdio stdio = process->take_stdio();
+  stdio.std_in.reset();
+  // 0, 1, 2 and the fd ls itself opens on /proc/self/fd.
+  CHECK(read_all(stdio.std_out) == "0\n1\n2\n3\n");
+  process->wait(10s);
+  ::close(leaky[0]);
+  ::close(leaky[1]);
+}
+
 TEST_CASE("stdin, environment, working directory and Windows command lines", "[hcs][emulator]") {
   Fixture fixture;
   auto system = fixture.client->create_system("c1", container_document());
@@ -459,7 +478,16 @@ TEST_CASE("properties, process list and service properties", "[hcs][emulator]") 
   REQUIRE(properties["ProcessList"].size() == 1);
   CHECK(properties["ProcessList"][0]["ProcessId"] == process->pid());
   CHECK(properties["ProcessList"][0]["ImageName"] == "/bin/sh");
-  CHECK(properties["Statistics"].contains("Uptime100ns"));
+  const json& statistics = properties["Statistics"];
+  CHECK(statistics["Uptime100ns"].get<std::uint64_t>() > 0);
+  CHECK(statistics["Timestamp"].get<std::string>().ends_with("Z"));
+  CHECK(statistics["ContainerStartTime"].get<std::string>() <= statistics["Timestamp"].get<std::string>());
+  CHECK(statistics["Memory"]["MemoryUsageCommitBytes"].get<std::uint64_t>() > 0);
+  CHECK(statistics["Memory"]["MemoryUsagePrivateWorkingSetBytes"].get<std::uint64_t>() > 0);
+  CHECK(statistics["Processor"].contains("TotalRuntime100ns"));
+  CHECK(statistics["Storage"].contains("ReadSizeBytes"));
+  // What HCS's schema says a Statistics document is.
+  CHECK(shimcore::hcs::schema::parse_properties(properties.dump()).statistics.has_value());
   CHECK(hresult_of([&] { system->properties({{"PropertyTypes", {"NoSuchType"}}}); }) == hresult::kInvalidArgument);
   CHECK(hresult_of([&] { system->properties({{"PropertyTypes", "Memory"}}); }) == hresult::kInvalidJson);
   auto opened = system->open_process(process->pid());

@@ -3,16 +3,23 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include "containerd/task/v3/shim.pb.h"
 #include "containerd/types/introspection.pb.h"
 #include "containerd/types/runtimeoptions/v1/api.pb.h"
+#include "private_containerd.h"
 #include "run_process.h"
 #include "shimcore/sandbox_kind.h"
+#include "shimcore/shim/runtime_options.h"
 #include "shimcore/transport/ttrpc_client.h"
 #include "test_util.h"
 
@@ -191,4 +198,148 @@ TEST_CASE("start refuses runtime options it does not understand", "[shim][cli]")
     CHECK(start.out.empty());
     CHECK_THAT(start.err, ContainsSubstring("invalid argument") && ContainsSubstring("options"));
   }
+}
+
+TEST_CASE("start takes CRI's TOML runtime options: the daemon reads them, unknown keys are logged", "[shim][cli]") {
+  shimcore::testing::TempDir dir("shimcore-start-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  const shimcore::SandboxKind& kind = *shimcore::compiled_kinds().front();
+  const std::filesystem::path bundle = dir.path / "bundle";
+  std::filesystem::create_directories(bundle);
+  // The log FIFO as containerd prepares it: created and held open for reading before `start`.
+  const std::string fifo = (bundle / "log").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int log_fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(log_fd >= 0);
+
+  runtimeoptions::v1::Options options;
+  options.set_config_body("Debug = true\nSandboxIsolation = 1\nVmProcessorCount = 2\nKernel = '/vmlinux'\n");
+  google::protobuf::Any any;
+  any.set_type_url("runtimeoptions.v1.Options");
+  any.set_value(options.SerializeAsString());
+  const std::vector<std::string> common{
+      shim_path(kind), "-namespace", "default", "-address", (dir.path / "containerd.sock").string(),
+      "-id",           "toml-task"};
+  std::vector<std::string> start_args = common;
+  start_args.emplace_back("start");
+  const auto start = run_process(start_args, any.SerializeAsString(), bundle.string());
+  REQUIRE(start.exit_status == 0);
+  CHECK(start.err.empty());
+  const std::string address = nlohmann::json::parse(start.out)["address"].get<std::string>();
+
+  // What serve reads: the parsed options, in the bundle.
+  const shimcore::shim::RuntimeOptions saved = shimcore::shim::load_runtime_options(bundle);
+  CHECK(saved.debug());
+  CHECK(saved.sandbox_isolation() == containerd::runhcs::v1::Options::HYPERVISOR);
+  CHECK(saved.vm_processor_count() == 2);
+
+  shimcore::transport::TtrpcClient client(address);
+  const auto connected = client.call<containerd::task::v3::ConnectResponse>(
+      "containerd.task.v3.Task", "Connect", containerd::task::v3::ConnectRequest(), {std::chrono::seconds(5), {}});
+  client.call("containerd.task.v3.Task", "Shutdown", "", {std::chrono::seconds(5), {}});
+  CHECK(shimcore::testing::eventually([&] { return ::kill(static_cast<pid_t>(connected.shim_pid()), 0) != 0; }));
+
+  // The warning from start and, since Debug = true, the daemon's debug line naming the options.
+  std::string log;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(log_fd, buffer, sizeof(buffer))) > 0;) log.append(buffer, static_cast<std::size_t>(n));
+  ::close(log_fd);
+  CHECK_THAT(log, ContainsSubstring("level=warning msg=\"unknown runtime option \\\"Kernel\\\" (line 4) ignored\""));
+  CHECK_THAT(log, ContainsSubstring("level=debug msg=\"runtime options\""));
+  CHECK_THAT(log, ContainsSubstring("vm_processor_count: 2"));
+
+  // A TOML syntax error fails start, naming the line.
+  options.set_config_body("Debug = true\nDebug =\n");
+  any.set_value(options.SerializeAsString());
+  const auto bad = run_process(start_args, any.SerializeAsString(), bundle.string());
+  CHECK(bad.exit_status == 1);
+  CHECK(bad.out.empty());
+  CHECK_THAT(bad.err, ContainsSubstring("invalid argument") && ContainsSubstring("line 2"));
+}
+
+TEST_CASE("delete after kill -9 of the daemon: kills the task, unmounts its rootfs, reports 137", "[shim][cli]") {
+  if (::geteuid() != 0) SKIP("mounting the task's rootfs needs root");
+  const shimcore::SandboxKind* process_kind = nullptr;
+  for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
+    if (kind->isolation == shimcore::Isolation::Process) process_kind = kind;
+  }
+  if (process_kind == nullptr) SKIP("only the process shim runs tasks");
+  const shimcore::SandboxKind& kind = *process_kind;
+  shimcore::testing::TempDir dir("shimcore-delete-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  // A busybox tree, bind-mounted by the daemon on <bundle>/rootfs as containerd's snapshot mounts are.
+  const std::filesystem::path source = dir.path / "layer";
+  std::filesystem::create_directories(source / "bin");
+  std::filesystem::copy_file(shimcore::testing::busybox_path(), source / "bin" / "busybox");
+  std::filesystem::create_symlink("busybox", source / "bin" / "sleep");
+  const std::filesystem::path bundle = dir.path / "bundle";
+  std::filesystem::create_directories(bundle);
+  std::ofstream(bundle / "config.json") << R"({"process":{"args":["/bin/sleep","1000"],"cwd":"/"}})";
+
+  const std::vector<std::string> common{
+      shim_path(kind), "-namespace", "default", "-address", (dir.path / "containerd.sock").string(), "-id", "t-killed"};
+  std::vector<std::string> start_args = common;
+  start_args.emplace_back("start");
+  const auto start = run_process(start_args, {}, bundle.string());
+  REQUIRE(start.exit_status == 0);
+  const std::string address = nlohmann::json::parse(start.out)["address"].get<std::string>();
+  shimcore::transport::TtrpcClient client(address);
+  const shimcore::transport::CallOptions options{std::chrono::seconds(5), {}};
+  containerd::task::v3::CreateTaskRequest create;
+  create.set_id("t-killed");
+  create.set_bundle(bundle.string());
+  auto* mount = create.add_rootfs();
+  mount->set_type("bind");
+  mount->set_source(source.string());
+  mount->add_options("rbind");
+  client.call<containerd::task::v3::CreateTaskResponse>("containerd.task.v3.Task", "Create", create, options);
+  containerd::task::v3::StartRequest start_request;
+  start_request.set_id("t-killed");
+  const auto started =
+      client.call<containerd::task::v3::StartResponse>("containerd.task.v3.Task", "Start", start_request, options);
+  const auto task_pid = static_cast<pid_t>(started.pid());
+  REQUIRE(task_pid > 0);
+  const auto connected = client.call<containerd::task::v3::ConnectResponse>(
+      "containerd.task.v3.Task", "Connect", containerd::task::v3::ConnectRequest(), options);
+  client.disconnect();
+  const auto mounted = [&] {
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    const std::string text((std::istreambuf_iterator<char>(mountinfo)), std::istreambuf_iterator<char>());
+    return text.find(" " + (bundle / "rootfs").string() + " ") != std::string::npos;
+  };
+  REQUIRE(mounted());
+
+  REQUIRE(::kill(static_cast<pid_t>(connected.shim_pid()), SIGKILL) == 0);
+  REQUIRE(shimcore::testing::eventually([&] { return ::kill(static_cast<pid_t>(connected.shim_pid()), 0) != 0; }));
+  std::vector<std::string> delete_args = common;
+  delete_args.insert(delete_args.end(), {"-bundle", bundle.string(), "delete"});
+  const auto deleted = run_process(delete_args, {}, bundle.string());
+  REQUIRE(deleted.exit_status == 0);
+  containerd::task::v3::DeleteResponse response;
+  REQUIRE(response.ParseFromString(deleted.out));
+  CHECK(response.exit_status() == 137);
+  CHECK_THAT(deleted.err, ContainsSubstring("level=warning msg=\"cleaned up after a dead shim\"") &&
+                              ContainsSubstring("systems=t-killed killed_processes=1 rootfs_unmounted=true "
+                                                "socket_removed=true exit_status=137"));
+  CHECK_FALSE(mounted());
+  CHECK_FALSE(std::filesystem::exists(address.substr(7)));
+  // The task's process is gone (or a zombie until its new parent reaps it: no longer running either way).
+  CHECK(shimcore::testing::eventually([&] {
+    std::ifstream stat("/proc/" + std::to_string(task_pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    return close == std::string::npos || text.compare(close + 1, 3, " Z ") == 0;
+  }));
+  CHECK(std::filesystem::is_empty(dir.path / "hcs"));
+
+  // Idempotent, and silent once there is nothing left.
+  const auto again = run_process(delete_args, {}, bundle.string());
+  CHECK(again.exit_status == 0);
+  CHECK(again.err.empty());
+  REQUIRE(response.ParseFromString(again.out));
+  CHECK(response.exit_status() == 255);
 }

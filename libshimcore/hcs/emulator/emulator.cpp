@@ -6,14 +6,17 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -23,6 +26,7 @@
 #include <thread>
 
 #include "hcs/emulator/host_process.h"
+#include "hcs/emulator/proc_usage.h"
 #include "shimcore/hcs/schema/compute_system.h"
 #include "shimcore/hcs/schema/modify.h"
 #include "shimcore/hcs/schema/process.h"
@@ -62,6 +66,19 @@ std::string new_guid() {
                 static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>((high & 0x0fff) | 0x4000),
                 static_cast<unsigned>(((low >> 48) & 0x3fff) | 0x8000),
                 static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
+}
+
+// RFC 3339 in UTC with nanoseconds, as HCS's JSON carries times (Go's time.Time marshalling).
+std::string rfc3339(Clock::time_point time) {
+  const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch());
+  const std::time_t seconds = static_cast<std::time_t>(since_epoch.count() / 1'000'000'000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[48];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<long long>(since_epoch.count() % 1'000'000'000));
   return text;
 }
 
@@ -182,6 +199,11 @@ class ProcessObject {
     const std::lock_guard lock(mutex_);
     return exit_;
   }
+  // What the process used, once reaped (its own reaped descendants included).
+  std::optional<rusage> usage() {
+    const std::lock_guard lock(mutex_);
+    return usage_;
+  }
   void kill_group(int signal) {
     const std::lock_guard lock(mutex_);
     if (!exit_) ::kill(-pid_, signal);  // its own group (setpgid or setsid in the child)
@@ -240,13 +262,15 @@ class ProcessObject {
  private:
   void reap() {
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    rusage usage{};
+    while (::wait4(pid_, &status, 0, &usage) < 0 && errno == EINTR) {
     }
     std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks;
     ProcessExit exit{pid(), emulator::exit_code_from_wait_status(status), 0};
     {
       const std::lock_guard lock(mutex_);
       exit_ = exit;
+      usage_ = usage;
       callbacks.swap(callbacks_);
       pty_master_.reset();
     }
@@ -261,6 +285,7 @@ class ProcessObject {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<ProcessExit> exit_;
+  std::optional<rusage> usage_;
   ProcessStdio stdio_;
   OsHandle pty_master_;
   std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks_;
@@ -282,6 +307,7 @@ struct SystemObject {
   SystemState state = SystemState::Created;
   std::optional<SystemExit> exit;
   Clock::time_point started;
+  std::uint64_t commit_peak_bytes = 0;  // the highest commit any Statistics query saw
   int open_handles = 0;
   std::map<std::uint32_t, std::shared_ptr<ProcessObject>> processes;
   std::map<std::uint64_t, std::function<void(const SystemExit&)>> exit_callbacks;
@@ -588,7 +614,7 @@ class EmulatedSystem final : public ComputeSystem {
         types.insert(type.get<std::string>());
       }
     }
-    return describe(types);
+    return describe(types, types.contains("Statistics") ? statistics() : json());
   }
 
   void modify(const json& request) override {
@@ -773,7 +799,55 @@ class EmulatedSystem final : public ComputeSystem {
     }
   }
 
-  json describe(const std::set<std::string>& types) {
+  // Property type "Statistics" from the system's processes (see proc_usage.h), read outside the system's lock.
+  json statistics() {
+    std::vector<pid_t> live;
+    emulator::ProcessUsage usage;
+    SystemState state;
+    Clock::time_point started;
+    {
+      const std::lock_guard lock(system_->mutex);
+      state = system_->state;
+      started = system_->started;
+      for (const auto& [pid, process] : system_->processes) {
+        if (const auto reaped = process->usage()) {
+          usage += emulator::reaped_usage(*reaped);
+        } else {
+          live.push_back(static_cast<pid_t>(pid));
+        }
+      }
+    }
+    usage += emulator::live_usage(live);
+    std::uint64_t peak = 0;
+    {
+      const std::lock_guard lock(system_->mutex);
+      system_->commit_peak_bytes = std::max(system_->commit_peak_bytes, usage.commit_bytes);
+      peak = system_->commit_peak_bytes;
+    }
+    const Clock::time_point now = Clock::now();
+    const auto uptime = state == SystemState::Created
+                            ? std::chrono::nanoseconds(0)
+                            : std::chrono::duration_cast<std::chrono::nanoseconds>(now - started);
+    json statistics{{"Timestamp", rfc3339(now)},
+                    {"Uptime100ns", uptime.count() / 100},
+                    {"Processor",
+                     {{"TotalRuntime100ns", usage.user_100ns + usage.kernel_100ns},
+                      {"RuntimeUser100ns", usage.user_100ns},
+                      {"RuntimeKernel100ns", usage.kernel_100ns}}},
+                    {"Memory",
+                     {{"MemoryUsageCommitBytes", usage.commit_bytes},
+                      {"MemoryUsageCommitPeakBytes", peak},
+                      {"MemoryUsagePrivateWorkingSetBytes", usage.private_working_set_bytes}}},
+                    {"Storage",
+                     {{"ReadCountNormalized", usage.read_count},
+                      {"ReadSizeBytes", usage.read_bytes},
+                      {"WriteCountNormalized", usage.write_count},
+                      {"WriteSizeBytes", usage.write_bytes}}}};
+    if (state != SystemState::Created) statistics["ContainerStartTime"] = rfc3339(started);
+    return statistics;
+  }
+
+  json describe(const std::set<std::string>& types, json statistics) {
     const std::lock_guard lock(system_->mutex);
     json properties{{"Id", system_->id},
                     {"SystemType", system_->system_type},
@@ -796,12 +870,7 @@ class EmulatedSystem final : public ComputeSystem {
       }
       properties["ProcessList"] = list;
     }
-    if (types.contains("Statistics")) {
-      const auto uptime = system_->state == SystemState::Created
-                              ? std::chrono::nanoseconds(0)
-                              : std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - system_->started);
-      properties["Statistics"] = {{"Uptime100ns", uptime.count() / 100}};
-    }
+    if (types.contains("Statistics")) properties["Statistics"] = std::move(statistics);
     if (types.contains("TerminateOnLastHandleClosed")) {
       properties["TerminateOnLastHandleClosed"] = system_->terminate_on_last_close;
     }
@@ -989,8 +1058,10 @@ std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options) {
   return std::make_unique<Emulator>(std::move(options));
 }
 
-std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, const std::vector<std::string>& ids) {
+std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, const std::vector<std::string>& ids,
+                                                  std::size_t* killed) {
   std::vector<std::string> cleaned;
+  if (killed != nullptr) *killed = 0;
   std::error_code error;
   if (!fs::is_directory(runtime_dir, error)) return cleaned;
   for (const auto& entry : fs::directory_iterator(runtime_dir, error)) {
@@ -1011,7 +1082,7 @@ std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, c
       const auto start = process_start_time(pid);
       if (!start || (process.contains("StartTime") && process["StartTime"].get<std::uint64_t>() != *start)) continue;
       ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
+      if (::kill(pid, SIGKILL) == 0 && killed != nullptr) ++*killed;
     }
     fs::remove(entry.path(), error);
     cleaned.push_back(id);

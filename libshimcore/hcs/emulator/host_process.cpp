@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "shimcore/hcs/hresult.h"
@@ -153,6 +154,8 @@ SpawnedProcess spawn_host_process(const SpawnRequest& request) {
   }
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   OsHandle null_handle(null_fd);
+  const long open_max = ::sysconf(_SC_OPEN_MAX);
+  const int fd_limit = open_max > 0 && open_max < INT_MAX ? static_cast<int>(open_max) : 1024;
 
   const pid_t pid = ::fork();
   if (pid < 0) throw HcsError(0x80004005, "CreateProcess(fork)");
@@ -174,6 +177,12 @@ SpawnedProcess spawn_host_process(const SpawnRequest& request) {
       ::dup2(request.stdin_pipe ? in.read_end.get() : null_fd, 0);
       ::dup2(request.stdout_pipe ? out.write_end.get() : null_fd, 1);
       ::dup2(request.stderr_pipe ? err.write_end.get() : null_fd, 2);
+    }
+    // Nothing else of the shim's may reach the container: not fds that lack close-on-exec (asio's accepted sockets,
+    // whose copies would hide the shim's death from containerd), nor other tasks' pipes. Marked rather than closed,
+    // so that the status pipe still reports a failed exec; the loop is for kernels before 5.11.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < fd_limit; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
     if (!root.empty() && (::chroot(root.c_str()) != 0)) child_fail(status_fd);
     if (::chdir(cwd.c_str()) != 0) child_fail(status_fd);

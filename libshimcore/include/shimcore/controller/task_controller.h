@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shimcore/hcs/client.h"
+#include "shimcore/hcs/schema/properties.h"
 #include "shimcore/oci/pod.h"
 
 namespace shimcore::controller {
@@ -126,6 +127,10 @@ class TaskController {
   using Admission =
       std::function<void(const std::string& id, const std::string& bundle, const oci::PodMembership& membership)>;
   void set_admission(Admission admission);
+
+  // The task container's HCS Statistics (property query "Statistics"). NotFound for an unknown task,
+  // FailedPrecondition naming the state unless its init process is running.
+  hcs::schema::Statistics statistics(const std::string& id);
   // Stops everything (shim shutdown): terminates systems, drains stdio, unmounts.
   void shutdown();
 

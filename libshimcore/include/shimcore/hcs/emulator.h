@@ -2,6 +2,7 @@
 // host processes, so that the shims can be driven end to end on Linux.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -55,9 +56,11 @@ class EmulatorClient : public Client {
 std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options);
 
 // For `delete` after a shim died: kills the processes recorded for the matching systems of `runtime_dir` (all
-// systems when `ids` is empty) and removes their records. Returns the ids cleaned up. Idempotent.
+// systems when `ids` is empty) and removes their records. Returns the ids cleaned up; `killed`, when given, counts the
+// processes that were still alive and were killed. Idempotent.
 std::vector<std::string> cleanup_emulated_systems(const std::filesystem::path& runtime_dir,
-                                                  const std::vector<std::string>& ids = {});
+                                                  const std::vector<std::string>& ids = {},
+                                                  std::size_t* killed = nullptr);
 
 // The default client of this build: computecore on Windows unless SHIMCORE_HCS_EMULATOR=1, the emulator elsewhere.
 std::unique_ptr<Client> make_default_client();

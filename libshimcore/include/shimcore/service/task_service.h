@@ -2,11 +2,15 @@
 #pragma once
 
 #include <functional>
+#include <string_view>
 
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/transport/service_registry.h"
 
 namespace shimcore::service {
+
+// Task.Stats answers an Any of this type (hcsshim's stats.proto), with `windows` filled from HCS's Statistics.
+inline constexpr std::string_view kStatisticsTypeUrl = "containerd.runhcs.stats.v1.Statistics";
 
 // Registers containerd.task.v3.Task and its v2 alias. `request_shutdown` is called when Task.Shutdown finds no task
 // left (the shim then exits); it must not block. A non-empty `refuse_create` makes Create answer Unimplemented with

@@ -19,6 +19,9 @@ bool log_enabled(LogLevel level) noexcept;
 
 using LogField = std::pair<std::string_view, std::string_view>;
 
+// One line as log() writes it, newline included (for writers that cannot use stderr, such as `start`).
+std::string format_log_line(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
+
 // One line: time="..." level=info msg="..." namespace=... id=... key=value... (values quoted when needed).
 void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
 

@@ -24,8 +24,10 @@ void start(const SandboxKind& kind, const ShimFlags& flags, std::istream& in, st
 int serve(const SandboxKind& kind, const ShimFlags& flags);
 
 // `delete`: kills and removes what a dead shim of this id left (emulated systems, mounts, socket) and prints a
-// serialized containerd.task.v3.DeleteResponse with the task's real exit status when known (255 otherwise).
-void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out);
+// serialized containerd.task.v3.DeleteResponse with the task's real exit status when known: the recorded one, 137 when
+// it had to kill the task's processes itself, 255 otherwise. What it cleaned up is one log line on `err` (containerd
+// logs it as "cleanup warnings"); nothing when there was nothing to clean.
+void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out, std::ostream& err);
 
 // `pause`: holds a pod sandbox until SIGTERM or SIGINT, then returns 0 (the pod stopped as asked).
 int pause_until_signalled();

@@ -1,0 +1,2 @@
+
+containerd.runhcs.v1.Options0H€‚debug

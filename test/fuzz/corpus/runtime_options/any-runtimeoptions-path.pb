@@ -1,0 +1,2 @@
+
+runtimeoptions.v1.Options/nonexistent/runtime.toml
