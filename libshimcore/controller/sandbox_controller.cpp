@@ -233,6 +233,15 @@ class SandboxController::Impl {
     }
   }
 
+  hcs::schema::Statistics statistics(const std::string& id) {
+    const std::lock_guard lock(mutex_);  // held: ShutdownSandbox must not close the system mid-query
+    check_id(id);
+    require(id, {SandboxState::Running}, "get the metrics of");
+    const nlohmann::json properties = system_->properties({{"PropertyTypes", {"Statistics"}}});
+    if (!properties.contains("Statistics")) return {};
+    return hcs::schema::parse_properties(properties.dump()).statistics.value_or(hcs::schema::Statistics{});
+  }
+
   void shutdown(const std::string& id) {
     {
       const std::lock_guard lock(mutex_);
@@ -392,6 +401,7 @@ void SandboxController::wait(const std::string& id, std::function<void(const Exi
 SandboxStatus SandboxController::status(const std::string& id, bool verbose) { return impl_->status(id, verbose); }
 void SandboxController::ping(const std::string& id) { impl_->ping(id); }
 void SandboxController::shutdown(const std::string& id) { impl_->shutdown(id); }
+hcs::schema::Statistics SandboxController::statistics(const std::string& id) { return impl_->statistics(id); }
 bool SandboxController::serving() { return impl_->served_id().has_value(); }
 std::optional<std::string> SandboxController::served_id() { return impl_->served_id(); }
 

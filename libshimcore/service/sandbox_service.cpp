@@ -3,8 +3,10 @@
 
 #include "containerd/runtime/sandbox/v1/sandbox.pb.h"
 #include "service/handlers.h"
+#include "service/statistics.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/proto_time.h"
+#include "shimcore/service/task_service.h"
 
 namespace shimcore::service {
 namespace {
@@ -116,9 +118,18 @@ void register_sandbox_service(transport::ServiceRegistry& registry, controller::
         reply(responder, sandbox::ShutdownSandboxResponse());
         request_shutdown();
       });
-  service.add_unary("SandboxMetrics", [](const CallContext&, std::string_view, ResponderPtr responder) {
-    responder->fail({StatusCode::Unimplemented, "SandboxMetrics is not supported by this shim yet"});
-  });
+  // The pause container's statistics, in the runhcs type Task.Stats answers with (hcsshim's LCOW shim sends its VM's).
+  service.add_blocking<sandbox::SandboxMetricsRequest, sandbox::SandboxMetricsResponse>(
+      "SandboxMetrics", [controller](const CallContext&, const sandbox::SandboxMetricsRequest& request) {
+        const auto statistics = windows_statistics(controller->statistics(request.sandbox_id()));
+        sandbox::SandboxMetricsResponse response;
+        containerd::types::Metric& metric = *response.mutable_metrics();
+        set_timestamp(*metric.mutable_timestamp(), std::chrono::system_clock::now());
+        metric.set_id(request.sandbox_id());
+        metric.mutable_data()->set_type_url(std::string(kStatisticsTypeUrl));
+        metric.mutable_data()->set_value(statistics.SerializeAsString());
+        return response;
+      });
 
   registry.add(std::move(service));
 }

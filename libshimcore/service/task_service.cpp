@@ -4,11 +4,10 @@
 #include <unistd.h>
 
 #include <google/protobuf/empty.pb.h>
-#include <google/protobuf/util/time_util.h>
 
 #include "containerd/task/v3/shim.pb.h"
-#include "runhcs/stats/stats.pb.h"
 #include "service/handlers.h"
+#include "service/statistics.h"
 #include "shimcore/build_info.h"
 #include "shimcore/proto_time.h"
 
@@ -31,40 +30,6 @@ containerd::v1::types::Status status_of(controller::ProcessState state) {
     case controller::ProcessState::Deleted: return containerd::v1::types::STOPPED;
   }
   return containerd::v1::types::UNKNOWN;
-}
-
-// HCS times are RFC 3339 text; one that does not parse is left unset rather than failing the whole answer.
-void set_rfc3339(google::protobuf::Timestamp& out, const std::optional<std::string>& text) {
-  if (text && !google::protobuf::util::TimeUtil::FromString(*text, &out)) out.Clear();
-}
-
-// HCS Statistics -> the runhcs shim's StatsResponse payload, as hcsshim converts it: 100 ns units become ns.
-containerd::runhcs::stats::v1::Statistics windows_statistics(const hcs::schema::Statistics& hcs) {
-  containerd::runhcs::stats::v1::Statistics statistics;
-  auto& windows = *statistics.mutable_windows();
-  set_rfc3339(*windows.mutable_timestamp(), hcs.timestamp);
-  set_rfc3339(*windows.mutable_container_start_time(), hcs.container_start_time);
-  windows.set_uptime_ns(hcs.uptime_100ns.value_or(0) * 100);
-  if (hcs.processor) {
-    auto& processor = *windows.mutable_processor();
-    processor.set_total_runtime_ns(hcs.processor->total_runtime_100ns.value_or(0) * 100);
-    processor.set_runtime_user_ns(hcs.processor->runtime_user_100ns.value_or(0) * 100);
-    processor.set_runtime_kernel_ns(hcs.processor->runtime_kernel_100ns.value_or(0) * 100);
-  }
-  if (hcs.memory) {
-    auto& memory = *windows.mutable_memory();
-    memory.set_memory_usage_commit_bytes(hcs.memory->memory_usage_commit_bytes.value_or(0));
-    memory.set_memory_usage_commit_peak_bytes(hcs.memory->memory_usage_commit_peak_bytes.value_or(0));
-    memory.set_memory_usage_private_working_set_bytes(hcs.memory->memory_usage_private_working_set_bytes.value_or(0));
-  }
-  if (hcs.storage) {
-    auto& storage = *windows.mutable_storage();
-    storage.set_read_count_normalized(hcs.storage->read_count_normalized.value_or(0));
-    storage.set_read_size_bytes(hcs.storage->read_size_bytes.value_or(0));
-    storage.set_write_count_normalized(hcs.storage->write_count_normalized.value_or(0));
-    storage.set_write_size_bytes(hcs.storage->write_size_bytes.value_or(0));
-  }
-  return statistics;
 }
 
 void unimplemented(transport::Service& service, const std::string& method) {

@@ -12,6 +12,7 @@
 #include "containerd/task/v3/shim.pb.h"
 #include "run_process.h"
 #include "runhcs/shimdiag/shimdiag.pb.h"
+#include "runhcs/stats/stats.pb.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/transport/ttrpc_client.h"
 #include "test_util.h"
@@ -103,8 +104,19 @@ TEST_CASE("a CRI-style pod through the Sandbox API: create, start, status, stop,
   create.mutable_options()->set_type_url("example.com/unknown.Options");
   const auto bad_options = client.call(kSandboxService, "CreateSandbox", create.SerializeAsString(), kFiveSeconds);
   CHECK(bad_options.status.code == StatusCode::InvalidArgument);
-  const auto metrics = client.call(kSandboxService, "SandboxMetrics", ping.SerializeAsString(), kFiveSeconds);
-  CHECK(metrics.status.code != StatusCode::Ok);
+  const auto wrong_metrics = client.call(kSandboxService, "SandboxMetrics", ping.SerializeAsString(), kFiveSeconds);
+  CHECK(wrong_metrics.status.code == StatusCode::NotFound);
+  sandbox::SandboxMetricsRequest metrics_request;
+  metrics_request.set_sandbox_id("pod1");
+  const auto metrics =
+      client.call<sandbox::SandboxMetricsResponse>(kSandboxService, "SandboxMetrics", metrics_request, kFiveSeconds);
+  CHECK(metrics.metrics().id() == "pod1");
+  CHECK(metrics.metrics().timestamp().seconds() > 0);
+  REQUIRE(metrics.metrics().data().type_url() == "containerd.runhcs.stats.v1.Statistics");
+  containerd::runhcs::stats::v1::Statistics pod_statistics;
+  REQUIRE(pod_statistics.ParseFromString(metrics.metrics().data().value()));
+  CHECK(pod_statistics.windows().uptime_ns() > 0);
+  CHECK(pod_statistics.windows().memory().memory_usage_private_working_set_bytes() > 0);  // the pause process
 
   // ShimDiag: the shim's pid, its tasks (none), a host exec with the caller's stdout, its threads.
   const auto pid = client.call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), kFiveSeconds);

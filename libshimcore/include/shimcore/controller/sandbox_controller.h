@@ -12,6 +12,7 @@
 
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/hcs/client.h"
+#include "shimcore/hcs/schema/properties.h"
 #include "shimcore/oci/pod.h"
 
 namespace shimcore::controller {
@@ -71,6 +72,9 @@ class SandboxController {
   // Stops everything, tasks included; the shim exits afterwards. Records the exit for `delete`. With no sandbox
   // created (CreateSandbox failed) there is nothing to stop and it succeeds.
   void shutdown(const std::string& id);
+  // The pause container's HCS Statistics; FailedPrecondition naming the state unless the sandbox runs.
+  hcs::schema::Statistics statistics(const std::string& id);
+
   // True once CreateSandbox succeeded and until ShutdownSandbox: Task.Shutdown must then leave the shim running.
   bool serving();
   // The sandbox id while serving().
