@@ -550,7 +550,8 @@ void write_exit_record(const std::string& bundle, const ExitStatus& exit) {
 
 TaskController::TaskController(hcs::Client& client, TaskEvents& events)
     : impl_(std::make_unique<Impl>(client, events)) {}
-TaskController::~TaskController() = default;
+// Whoever forgot shutdown() (an exception unwinding serve, a test) still gets no exit callback into a dead controller.
+TaskController::~TaskController() { impl_->shutdown(); }
 
 std::uint32_t TaskController::create(const CreateTaskRequest& request) { return impl_->create(request); }
 std::uint32_t TaskController::start(const std::string& id, const std::string& exec_id) {

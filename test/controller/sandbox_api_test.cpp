@@ -42,25 +42,43 @@ std::string pod_sandbox_config(const std::string& name) {
   return field(1, field(1, name) + field(2, "uid-" + name) + field(3, "default")) + field(2, name + "-host");
 }
 
+// A pod shim started the way containerd starts one (`start` in the bundle), with its sockets and emulator records in
+// a scratch folder; `run(action)` runs the binary again with the same flags (e.g. "delete").
+struct StartedShim {
+  explicit StartedShim(const std::string& prefix) : dir(prefix) {
+    ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+    ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+    ::unsetenv("TTRPC_ADDRESS");
+    fs::create_directories(bundle);
+    const auto started = run("start");
+    REQUIRE(started.exit_status == 0);
+    address = nlohmann::json::parse(started.out)["address"].get<std::string>();
+    client = std::make_unique<shimcore::transport::TtrpcClient>(address);
+  }
+  shimcore::testing::ProcessResult run(const std::string& action) const {
+    std::vector<std::string> args{
+        shim(),      "-namespace", "k8s.io", "-address", (dir.path / "c.sock").string(), "-publish-binary",
+        "/bin/true", "-id",        "pod1"};
+    if (action == "delete") args.insert(args.end(), {"-bundle", bundle.string()});
+    args.push_back(action);
+    return run_process(args, {}, bundle.string());
+  }
+
+  TempDir dir;
+  fs::path bundle = dir.path / "pod1";
+  std::string address;
+  std::unique_ptr<shimcore::transport::TtrpcClient> client;
+};
+
 }  // namespace
 
 TEST_CASE("a CRI-style pod through the Sandbox API: create, start, status, stop, wait, shutdown, delete",
           "[sandbox][api]") {
-  TempDir dir("shimcore-sbapi-");
-  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
-  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
-  ::unsetenv("TTRPC_ADDRESS");
-  const fs::path bundle = dir.path / "pod1";
-  fs::create_directories(bundle);
-  const std::vector<std::string> common{
-      shim(),      "-namespace", "k8s.io", "-address", (dir.path / "c.sock").string(), "-publish-binary",
-      "/bin/true", "-id",        "pod1"};
-  auto args = common;
-  args.emplace_back("start");
-  const auto started = run_process(args, {}, bundle.string());
-  REQUIRE(started.exit_status == 0);
-  const std::string address = nlohmann::json::parse(started.out)["address"].get<std::string>();
-  shimcore::transport::TtrpcClient client(address);
+  StartedShim pod("shimcore-sbapi-");
+  const TempDir& dir = pod.dir;
+  const fs::path& bundle = pod.bundle;
+  const std::string& address = pod.address;
+  shimcore::transport::TtrpcClient& client = *pod.client;
 
   sandbox::CreateSandboxRequest create;
   create.set_sandbox_id("pod1");
@@ -176,9 +194,7 @@ TEST_CASE("a CRI-style pod through the Sandbox API: create, start, status, stop,
   CHECK_FALSE(fs::exists(address.substr(7)));
 
   // delete reports the pod's real exit (its pause process) rather than "unknown".
-  args = common;
-  args.insert(args.end(), {"-bundle", bundle.string(), "delete"});
-  const auto deleted = run_process(args, {}, bundle.string());
+  const auto deleted = pod.run("delete");
   REQUIRE(deleted.exit_status == 0);
   containerd::task::v3::DeleteResponse response;
   REQUIRE(response.ParseFromString(deleted.out));
@@ -188,25 +204,15 @@ TEST_CASE("a CRI-style pod through the Sandbox API: create, start, status, stop,
 }
 
 TEST_CASE("delete after a sandbox shim was killed removes its pause and member processes", "[sandbox][api]") {
-  TempDir dir("shimcore-sbkill-");
-  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
-  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
-  ::unsetenv("TTRPC_ADDRESS");
-  const fs::path bundle = dir.path / "pod1";
+  StartedShim pod("shimcore-sbkill-");
+  const TempDir& dir = pod.dir;
+  const fs::path& bundle = pod.bundle;
+  shimcore::transport::TtrpcClient& client = *pod.client;
   const fs::path member_bundle = dir.path / "c1";
-  fs::create_directories(bundle);
   fs::create_directories(member_bundle);
   std::ofstream(member_bundle / "config.json") << nlohmann::json{
       {"process", {{"args", {"/bin/sleep", "1000"}}, {"cwd", "/"}}},
       {"root", {{"path", "/"}}}}.dump();
-  const std::vector<std::string> common{
-      shim(),      "-namespace", "k8s.io", "-address", (dir.path / "c.sock").string(), "-publish-binary",
-      "/bin/true", "-id",        "pod1"};
-  auto args = common;
-  args.emplace_back("start");
-  const auto started = run_process(args, {}, bundle.string());
-  REQUIRE(started.exit_status == 0);
-  shimcore::transport::TtrpcClient client(nlohmann::json::parse(started.out)["address"].get<std::string>());
   sandbox::CreateSandboxRequest create;
   create.set_sandbox_id("pod1");
   create.set_bundle_path(bundle.string());
@@ -228,9 +234,7 @@ TEST_CASE("delete after a sandbox shim was killed removes its pause and member p
 
   REQUIRE(::kill(shim_pid, SIGKILL) == 0);
   REQUIRE(eventually([&] { return ::kill(shim_pid, 0) != 0; }));
-  args = common;
-  args.insert(args.end(), {"-bundle", bundle.string(), "delete"});
-  const auto deleted = run_process(args, {}, bundle.string());
+  const auto deleted = pod.run("delete");
   REQUIRE(deleted.exit_status == 0);
   containerd::task::v3::DeleteResponse response;
   REQUIRE(response.ParseFromString(deleted.out));

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 
+#include "require_error.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/hcs/emulator.h"
 #include "test_util.h"
@@ -19,6 +20,7 @@ using Catch::Matchers::ContainsSubstring;
 using shimcore::ErrorKind;
 using namespace shimcore::controller;
 using shimcore::testing::eventually;
+using shimcore::testing::require_error;
 using shimcore::testing::TempDir;
 
 namespace {
@@ -84,17 +86,6 @@ struct Fixture {
   std::unique_ptr<TaskController> tasks;
   std::unique_ptr<SandboxController> sandbox;
 };
-
-template <typename Body>
-void require_error(ErrorKind kind, const std::string& text, Body body) {
-  try {
-    body();
-    FAIL("no error; wanted " << shimcore::to_string(kind) << " mentioning " << text);
-  } catch (const shimcore::Error& error) {
-    CHECK(error.kind() == kind);
-    CHECK_THAT(error.what(), ContainsSubstring(text));
-  }
-}
 
 bool process_exists(std::uint32_t pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0; }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "require_error.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/hcs/emulator.h"
@@ -17,6 +18,7 @@ using nlohmann::json;
 using shimcore::ErrorKind;
 using namespace shimcore::controller;
 using shimcore::testing::eventually;
+using shimcore::testing::require_error;
 using shimcore::testing::TempDir;
 
 namespace {
@@ -87,17 +89,6 @@ struct QuietEvents final : TaskEvents {
   void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
 };
 
-template <typename Body>
-void require_error(ErrorKind kind, const std::string& text, Body body) {
-  try {
-    body();
-    FAIL("no error; wanted " << shimcore::to_string(kind) << " mentioning " << text);
-  } catch (const shimcore::Error& error) {
-    CHECK(error.kind() == kind);
-    CHECK_THAT(error.what(), ContainsSubstring(text));
-  }
-}
-
 }  // namespace
 
 TEST_CASE("Task.Update turns limits into HCS container modifications, only while the task runs", "[task][update]") {
@@ -110,7 +101,7 @@ TEST_CASE("Task.Update turns limits into HCS container modifications, only while
   const fs::path bundle = dir.path / "t1";
   fs::create_directories(bundle);
   std::ofstream(bundle / "config.json") << json{
-      {"process", {{"args", {"/bin/sh", "-c", "read line"}}, {"cwd", "/"}}},
+      {"process", {{"args", {"/bin/sleep", "1000"}}, {"cwd", "/"}}},
       {"root", {{"path", "/"}}}}.dump();
   tasks.create({"t1", bundle.string(), {}, {}});
   ResourceUpdate memory;

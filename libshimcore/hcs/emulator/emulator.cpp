@@ -254,9 +254,14 @@ class ProcessObject {
     }
     callbacks_.emplace(handle, std::move(callback));
   }
+  // Closing a handle unregisters its callback and, as HCS does, waits for one that is running right now, so that the
+  // caller may free what the callback uses. From inside a callback (the reaper thread) there is nothing to wait for.
   void forget(std::uint64_t handle) {
-    const std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     callbacks_.erase(handle);
+    if (std::this_thread::get_id() != delivering_thread_) {
+      changed_.wait(lock, [&] { return delivering_thread_ == std::thread::id(); });
+    }
   }
 
  private:
@@ -273,9 +278,15 @@ class ProcessObject {
       usage_ = usage;
       callbacks.swap(callbacks_);
       pty_master_.reset();
+      if (!callbacks.empty()) delivering_thread_ = std::this_thread::get_id();
     }
     changed_.notify_all();
     for (auto& [handle, callback] : callbacks) callback(exit);
+    if (!callbacks.empty()) {
+      const std::lock_guard lock(mutex_);
+      delivering_thread_ = std::thread::id();
+    }
+    changed_.notify_all();
   }
 
   pid_t pid_;
@@ -285,6 +296,7 @@ class ProcessObject {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<ProcessExit> exit_;
+  std::thread::id delivering_thread_;  // the reaper while it runs exit callbacks
   std::optional<rusage> usage_;
   ProcessStdio stdio_;
   OsHandle pty_master_;
