@@ -45,19 +45,19 @@ TEST_CASE("hcsdoc host options override the input's host profile", "[parity][hcs
   CHECK(json::parse(clamped.out)["Processor"] == json({{"Count", 8}}));
 
   const auto old_host = run_process({kHcsdoc, "--pipeline", "wcow-container", "--input", input, "--os-build", "17134"});
-  CHECK(old_host.exit_status == 1);
+  CHECK(old_host.exit_status == 2);
   CHECK_THAT(old_host.err, ContainsSubstring("failed precondition") && ContainsSubstring("17134"));
 }
 
 TEST_CASE("hcsdoc reports a rejected input on stderr with exit status 1", "[parity][hcsdoc]") {
   const auto result =
       run_process({kHcsdoc, "--pipeline", "wcow-container", "--input", (kCases / "root-readonly/input.json").string()});
-  CHECK(result.exit_status == 1);
+  CHECK(result.exit_status == 2);
   CHECK(result.out.empty());
   CHECK_THAT(result.err, ContainsSubstring("invalid argument") && ContainsSubstring("spec.root.readonly"));
 
   const auto missing = run_process({kHcsdoc, "--pipeline", "wcow-container", "--input", "/nonexistent/input.json"});
-  CHECK(missing.exit_status == 1);
+  CHECK(missing.exit_status == 2);
   CHECK_THAT(missing.err, ContainsSubstring("cannot read /nonexistent/input.json"));
 }
 

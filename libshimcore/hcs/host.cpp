@@ -1,6 +1,8 @@
 // Host profile detection: OS build from the system, processor count from HCS.
 #include "shimcore/hcs/host.h"
 
+#include <thread>
+
 #include "shimcore/hcs/client.h"
 
 #ifdef _WIN32
@@ -41,6 +43,7 @@ HostProfile detect_host_profile(Client& client) {
     throw HcsError(hresult::kInvalidJson, "GetServiceProperties(ProcessorTopology)", topology.dump());
   }
   profile.logical_processors = properties.at(0).value("LogicalProcessorCount", 0u);
+  profile.active_processors = std::thread::hardware_concurrency();
 #ifdef _WIN32
   read_windows_version(profile);
 #else

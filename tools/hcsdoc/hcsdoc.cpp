@@ -22,13 +22,17 @@
 #include "shimcore/builder/process_container.h"
 #include "shimcore/builder/process_container_input.h"
 #endif
+#if SHIMCORE_HAS_LCOW
+#include "shimcore/builder/lcow_case.h"
+#endif
 
 namespace {
 
 namespace po = boost::program_options;
 using nlohmann::json;
 
-constexpr int kExitError = 1;
+// The LCOW builder issue fixes the CLI contract: a document on stdout and 0, or the error on stderr and 2.
+constexpr int kExitError = 2;
 constexpr int kExitUsage = 2;
 
 // Host facts given on the command line; they override the input's `host` section.
@@ -62,9 +66,27 @@ json build_wcow_container(const json& input, const HostOverrides& overrides) {
 }
 #endif
 
+#if SHIMCORE_HAS_LCOW
+// The LCOW case schema (parity/golden/README.md): the host comes from the input's "host"; the overrides replace it.
+std::function<json(const json&, const HostOverrides&)> lcow_pipeline(shimcore::builder::lcow::Pipeline pipeline) {
+  return [pipeline](const json& input, const HostOverrides& overrides) {
+    json patched = input;
+    if (overrides.os_build) patched["host"]["osBuild"] = *overrides.os_build;
+    if (overrides.processors) patched["host"]["logicalProcessorCount"] = *overrides.processors;
+    return shimcore::builder::lcow::build_from_case(patched, pipeline);
+  };
+}
+#endif
+
 // Every pipeline this build has (builders are compiled only into builds of their sandbox kind).
 const std::vector<Pipeline>& pipelines() {
   static const std::vector<Pipeline> table = {
+#if SHIMCORE_HAS_LCOW
+    {"legacy", "LCOW utility VM, hcsshim's legacy (V1) path: OCI annotations + runhcs options",
+     lcow_pipeline(shimcore::builder::lcow::Pipeline::Legacy)},
+    {"v2", "LCOW utility VM, hcsshim's V2 sandbox path: sandbox spec + runhcs options",
+     lcow_pipeline(shimcore::builder::lcow::Pipeline::V2)},
+#endif
 #if SHIMCORE_HAS_PROCESS
     {"wcow-container", "process-isolated Windows container: the schema v2 Container document", build_wcow_container},
 #endif
@@ -96,13 +118,14 @@ std::uint32_t parse_count(const std::string& text, std::string_view option) {
 
 void print_usage(std::ostream& out, const po::options_description& options) {
   out << "usage: hcsdoc --pipeline NAME --input FILE [--os-build N] [--processors N]\n\n"
-         "Builds the HCS document for FILE (the golden input.json format: the OCI spec, container id, mounted\n"
-         "layers, network namespace and host profile) and prints it as JSON on stdout. The host profile is taken\n"
+         "Builds the HCS document for FILE (the golden input.json format of the pipeline's golden set under\n"
+         "parity/golden/) and prints it as JSON on stdout. The host profile is taken\n"
          "from the input's \"host\" section; --os-build and --processors override it.\n\n"
       << options << "\npipelines:\n";
   for (const Pipeline& pipeline : pipelines()) out << fmt::format("  {:<16} {}\n", pipeline.name, pipeline.description);
   if (pipelines().empty()) out << "  (none in this build)\n";
-  out << "\nexit status: 0 printed, 1 the input was rejected or could not be read, 2 usage error\n";
+  out << "\nexit status: 0 printed; 2 the input was rejected or could not be read, or a usage error (message on "
+         "stderr)\n";
 }
 
 }  // namespace
@@ -114,7 +137,9 @@ int main(int argc, char** argv) {
       ("pipeline", po::value<std::string>(), "the document pipeline (see below)")      //
       ("input", po::value<std::string>(), "the input file (JSON)")                     //
       ("os-build", po::value<std::string>(), "host Windows build number, e.g. 20348")  //
-      ("processors", po::value<std::string>(), "host processor count the container's CPU count is clamped to");
+      ("processors", po::value<std::string>(),
+       "host processor count (wcow-container: the active processors a CPU count is clamped to; legacy, v2: "
+       "HCS's logical processor count)");
 
   std::string pipeline_name;
   std::string input_path;

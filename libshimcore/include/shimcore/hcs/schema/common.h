@@ -81,10 +81,11 @@ struct RegistryChanges {
 };
 SHIMCORE_HCS_SCHEMA_JSON(RegistryChanges);
 
-// Storage I/O caps for a VM or a container's storage (HCS documents uint64; hcsshim declares int32).
+// Storage I/O caps for a VM or a container's storage. HCS documents uint64, hcsshim declares int32 and passes negative
+// annotation values through, so both ranges are needed: int64.
 struct StorageQoS {
-  std::optional<std::uint64_t> iops_maximum;
-  std::optional<std::uint64_t> bandwidth_maximum;
+  std::optional<std::int64_t> iops_maximum;
+  std::optional<std::int64_t> bandwidth_maximum;
   bool operator==(const StorageQoS&) const = default;
 };
 SHIMCORE_HCS_SCHEMA_JSON(StorageQoS);
