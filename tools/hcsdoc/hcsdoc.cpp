@@ -25,6 +25,9 @@
 #if SHIMCORE_HAS_LCOW
 #include "shimcore/builder/lcow_case.h"
 #endif
+#if SHIMCORE_HAS_WCOW
+#include "shimcore/builder/wcow_case.h"
+#endif
 
 namespace {
 
@@ -78,6 +81,16 @@ std::function<json(const json&, const HostOverrides&)> lcow_pipeline(shimcore::b
 }
 #endif
 
+#if SHIMCORE_HAS_WCOW
+// The wcow/uvm case schema: the host comes from the input's "host" (processors: HCS's logical processor count).
+json build_wcow_uvm(const json& input, const HostOverrides& overrides) {
+  json patched = input;
+  if (overrides.os_build) patched["host"]["osBuild"] = *overrides.os_build;
+  if (overrides.processors) patched["host"]["hcsLogicalProcessorCount"] = *overrides.processors;
+  return shimcore::builder::wcow::build_from_case(patched);
+}
+#endif
+
 // Every pipeline this build has (builders are compiled only into builds of their sandbox kind).
 const std::vector<Pipeline>& pipelines() {
   static const std::vector<Pipeline> table = {
@@ -86,6 +99,10 @@ const std::vector<Pipeline>& pipelines() {
      lcow_pipeline(shimcore::builder::lcow::Pipeline::Legacy)},
     {"v2", "LCOW utility VM, hcsshim's V2 sandbox path: sandbox spec + runhcs options",
      lcow_pipeline(shimcore::builder::lcow::Pipeline::V2)},
+#endif
+#if SHIMCORE_HAS_WCOW
+    {"wcow-uvm", "WCOW utility VM, hcsshim's V1 path: OCI annotations + runhcs options, VmbFS boot files",
+     build_wcow_uvm},
 #endif
 #if SHIMCORE_HAS_PROCESS
     {"wcow-container", "process-isolated Windows container: the schema v2 Container document", build_wcow_container},
@@ -138,8 +155,8 @@ int main(int argc, char** argv) {
       ("input", po::value<std::string>(), "the input file (JSON)")                     //
       ("os-build", po::value<std::string>(), "host Windows build number, e.g. 20348")  //
       ("processors", po::value<std::string>(),
-       "host processor count (wcow-container: the active processors a CPU count is clamped to; legacy, v2: "
-       "HCS's logical processor count)");
+       "host processor count (wcow-container: the active processors a CPU count is clamped to; legacy, v2, "
+       "wcow-uvm: HCS's logical processor count)");
 
   std::string pipeline_name;
   std::string input_path;

@@ -79,6 +79,22 @@ inline constexpr const char* kLiveMigrationSupport = "io.microsoft.migration.sup
 inline constexpr const char* kDisableUnsafeOperations = "io.microsoft.disable-unsafe-operations";
 inline constexpr const char* kWcowDisableGmsa = "io.microsoft.container.wcow.gmsa.disable";
 inline constexpr const char* kVsmbNoDirectMap = "io.microsoft.virtualmachine.wcow.virtualSMB.nodirectmap";
+inline constexpr const char* kDisableCompartmentNamespace = "io.microsoft.virtualmachine.disablecompartmentnamespace";
+inline constexpr const char* kNoInheritHostTimezone = "io.microsoft.virtualmachine.wcow.timezone.noinherit";
+inline constexpr const char* kAdditionalRegistryValues = "io.microsoft.virtualmachine.wcow.additional-reg-keys";
+inline constexpr const char* kLogSources = "io.microsoft.virtualmachine.forwardlogs.sources";
+inline constexpr const char* kLogForwardingEnabled = "io.microsoft.virtualmachine.forwardlogs.enable";
+inline constexpr const char* kDefaultLogSourcesEnabled =
+    "io.microsoft.virtualmachine.forwardlogs.defaultsources.enable";
+inline constexpr const char* kWcowSecurityPolicy = "io.microsoft.virtualmachine.wcow.securitypolicy";
+inline constexpr const char* kWcowSecurityPolicyEnforcer = "io.microsoft.virtualmachine.wcow.enforcer";
+inline constexpr const char* kWcowGuestStateFile = "io.microsoft.virtualmachine.wcow.gueststatefile";
+inline constexpr const char* kWcowReferenceInfoFile = "io.microsoft.virtualmachine.wcow.uvm-reference-info-file";
+inline constexpr const char* kWcowIsolationType = "io.microsoft.virtualmachine.wcow.isolation_type";
+inline constexpr const char* kWcowDisableSecureBoot = "io.microsoft.virtualmachine.wcow.no_secure_boot";
+inline constexpr const char* kWcowWritableEfi = "io.microsoft.virtualmachine.wcow.writable_efi";
+inline constexpr const char* kWcowDebugMode = "io.microsoft.wcow.debug";
+inline constexpr const char* kWcowDebugDataPath = "io.microsoft.wcow.debug_data_path";
 inline constexpr const char* kHostProcessContainer = "microsoft.com/hostprocess-container";
 inline constexpr const char* kDisableHostProcessContainer = "microsoft.com/disable-hostprocess-container";
 }  // namespace keys

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "builder/common/annotations.h"
+#include "builder/common/vmutils.h"
 #include "shimcore/builder/lcow.h"
 
 namespace shimcore::builder::lcow::detail {
@@ -42,31 +43,6 @@ inline constexpr std::uint64_t kDefaultVpmemSizeBytes = 4ULL * 1024 * 1024 * 102
 inline constexpr const char* kAdminsAndSystemSddl = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
 inline constexpr const char* kEveryoneSddl = "D:P(A;;FA;;;WD)";
 inline constexpr const char* kSecureBootTemplateId = "1734c6e8-3154-4dda-ba5f-a874cc483422";
-
-// vmutils.DefaultProcessorCountForUVM: 1 on a one-processor host (as Go's runtime.NumCPU sees it), else 2.
-std::int32_t default_processor_count(const hcs::HostProfile& host);
-// vmutils.NormalizeMemorySize: rounded up to an even number of MB (wrapping as Go's uint64 does).
-std::uint64_t normalize_memory_size(std::uint64_t requested, std::vector<std::string>& warnings);
-// vmutils.NormalizeProcessorCount: no more than the processors HCS reports for the host.
-std::int32_t normalize_processor_count(std::int32_t requested, const hcs::HostProfile& host,
-                                       std::vector<std::string>& warnings);
-
-// The vNUMA request of vmutils.NumaConfig and its translation (PrepareVNumaTopology, validate, ValidateNumaForVM).
-struct NumaRequest {
-  std::uint32_t max_processors_per_node = 0;
-  std::uint64_t max_size_per_node = 0;
-  std::vector<std::uint32_t> preferred_physical_nodes;
-  std::vector<std::uint32_t> mapped_physical_nodes;
-  std::vector<std::uint32_t> processor_counts;
-  std::vector<std::uint64_t> memory_block_counts;
-};
-struct NumaTopology {
-  std::optional<hcs::schema::Numa> numa;
-  std::optional<hcs::schema::NumaProcessors> processors;
-};
-NumaTopology prepare_vnuma(const NumaRequest& request, const hcs::HostProfile& host,
-                           std::vector<std::string>& warnings);
-void validate_numa_for_vm(const hcs::schema::Numa& numa, std::uint32_t processor_count, std::uint64_t memory_mb);
 
 // The security-policy digest as SNP launch data: base64(sha256(base64-decoded policy)).
 std::string security_policy_launch_data(const std::string& policy);

@@ -43,6 +43,16 @@ struct RuntimeOptions {
   std::optional<bool> scrub_logs;  // V2: -scrub-logs=<b> only when set
 };
 
+// OCI windows.resources, which hcsshim's V1 path (SpecToUVMCreateOpts) reads where the annotations are absent or zero.
+struct WindowsResources {
+  std::optional<std::uint64_t> cpu_count;
+  std::optional<std::uint16_t> cpu_shares;
+  std::optional<std::uint16_t> cpu_maximum;
+  std::optional<std::uint64_t> memory_limit;  // bytes
+  std::optional<std::uint64_t> storage_iops;
+  std::optional<std::uint64_t> storage_bps;
+};
+
 // An OCI WindowsDevice. vPCI types: "vpci-instance-id", "vpci", "gpu"; a trailing "/<n>" (or "\<n>") on id names
 // the virtual function.
 struct WindowsDevice {

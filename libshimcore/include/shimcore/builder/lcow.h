@@ -38,15 +38,8 @@ struct BuildResult {
   std::vector<std::string> warnings;     // annotation values that did not parse, ignored devices, ...
 };
 
-// OCI windows.resources, which the legacy path reads where the annotations are absent or zero.
-struct WindowsResources {
-  std::optional<std::uint64_t> cpu_count;
-  std::optional<std::uint16_t> cpu_shares;
-  std::optional<std::uint16_t> cpu_maximum;
-  std::optional<std::uint64_t> memory_limit;  // bytes
-  std::optional<std::uint64_t> storage_iops;
-  std::optional<std::uint64_t> storage_bps;
-};
+// OCI windows.resources (shared with the WCOW builder).
+using builder::WindowsResources;
 
 // The legacy input: the pause container's OCI spec (annotations, windows.devices, windows.resources).
 struct LegacySpec {
