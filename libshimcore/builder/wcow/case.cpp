@@ -1,64 +1,25 @@
 // Golden-case inputs (the wcow/uvm input.json schema) turned into builder inputs: host, file probe, options, spec.
+#include "shimcore/builder/wcow_case.h"
+
 #include <memory>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "builder/common/case_input.h"
 #include "builder/common/go_rules.h"
-#include "shimcore/builder/wcow_case.h"
 #include "shimcore/errdefs.h"
 
 namespace shimcore::builder::wcow {
 
 namespace {
 
-using Json = nlohmann::json;
-
-[[noreturn]] void bad_input(const std::string& what) {
-  throw Error(ErrorKind::InvalidArgument, "golden case input: " + what);
-}
-
-const Json* member(const Json& object, const char* name) {
-  if (!object.is_object()) return nullptr;
-  const auto found = object.find(name);
-  if (found == object.end() || found->is_null()) return nullptr;
-  return &*found;
-}
-
-std::string string_member(const Json& object, const char* name, std::string fallback = {}) {
-  const Json* value = member(object, name);
-  if (value == nullptr) return fallback;
-  if (!value->is_string()) bad_input(fmt::format("{} must be a string", name));
-  return value->get<std::string>();
-}
-
-template <typename T>
-T integer_member(const Json& object, const char* name, T fallback) {
-  const Json* value = member(object, name);
-  if (value == nullptr) return fallback;
-  if (!value->is_number_integer()) bad_input(fmt::format("{} must be an integer", name));
-  try {
-    return value->get<T>();
-  } catch (const Json::exception&) {
-    bad_input(fmt::format("{} is out of range", name));
-  }
-}
+using namespace shimcore::builder::detail::case_input;
 
 template <typename T>
 std::optional<T> optional_integer(const Json* object, const char* name) {
   if (object == nullptr || member(*object, name) == nullptr) return std::nullopt;
   return integer_member<T>(*object, name, T{});
-}
-
-Annotations string_map(const Json* value, const char* name) {
-  Annotations map;
-  if (value == nullptr) return map;
-  if (!value->is_object()) bad_input(fmt::format("{} must be an object of strings", name));
-  for (const auto& [key, entry] : value->items()) {
-    if (!entry.is_string()) bad_input(fmt::format("{}.{} must be a string", name, key));
-    map[key] = entry.get<std::string>();
-  }
-  return map;
 }
 
 std::optional<RuntimeOptions> options_of(const Json& input) {

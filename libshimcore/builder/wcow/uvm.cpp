@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "builder/common/annotations.h"
+#include "builder/common/uvm_options.h"
 #include "builder/common/vmutils.h"
 #include "builder/process/registry_annotation.h"
 #include "shimcore/builder/wcow.h"
@@ -63,15 +64,6 @@ struct Options {
   bool default_log_sources_enabled = true;
 };
 
-// The ParseAnnotations{CPU,Storage}* family: a non-zero annotation, else a positive windows.resources value, else
-// the current value.
-std::int32_t annotation_or_resource(const AnnotationReader& reader, const char* key,
-                                    std::optional<std::uint64_t> resource, std::int32_t fallback) {
-  if (const std::int32_t value = reader.get_int32(key, 0); value != 0) return value;
-  if (resource && *resource > 0) return static_cast<std::int32_t>(*resource);
-  return fallback;
-}
-
 // handleWCOWSecurityPolicy + handleWCOWIsolationType: a policy makes the pod confidential, which needs at least
 // 2 GiB and a known isolation type, and is never overcommitted.
 void apply_security_policy(const AnnotationReader& reader, Options& o) {
@@ -94,55 +86,15 @@ void apply_security_policy(const AnnotationReader& reader, Options& o) {
 Options spec_to_options(const AnnotationReader& reader, const Annotations& annotations, const UvmSpec& spec,
                         const hcs::HostProfile& host, std::vector<std::string>& warnings) {
   const WindowsResources resources = spec.resources.value_or(WindowsResources{});
-  const auto widen = [](const std::optional<std::uint16_t>& value) -> std::optional<std::uint64_t> {
-    if (!value) return std::nullopt;
-    return std::uint64_t{*value};
-  };
 
   // NewDefaultOptionsWCOW.
   Options o;
   o.processor_count = default_processor_count(host);
 
-  // specToUVMCreateOptionsCommon: settings common to LCOW and WCOW.
-  if (const std::uint64_t value = reader.get_uint64(keys::kMemorySizeInMb, 0); value != 0) {
-    o.memory_size_in_mb = value;
-  } else if (resources.memory_limit && *resources.memory_limit > 0) {
-    o.memory_size_in_mb = *resources.memory_limit / 1024 / 1024;
-  }
-  o.low_mmio_gap_in_mb = reader.get_uint64(keys::kLowMmioGap, o.low_mmio_gap_in_mb);
-  o.high_mmio_base_in_mb = reader.get_uint64(keys::kHighMmioBase, o.high_mmio_base_in_mb);
-  o.high_mmio_gap_in_mb = reader.get_uint64(keys::kHighMmioGap, o.high_mmio_gap_in_mb);
-  o.allow_overcommit = reader.get_bool(keys::kAllowOvercommit, o.allow_overcommit);
-  o.enable_deferred_commit = reader.get_bool(keys::kEnableDeferredCommit, o.enable_deferred_commit);
-  o.processor_count = annotation_or_resource(reader, keys::kProcessorCount, resources.cpu_count, o.processor_count);
-  o.processor_limit =
-      annotation_or_resource(reader, keys::kProcessorLimit, widen(resources.cpu_maximum), o.processor_limit);
-  o.processor_weight =
-      annotation_or_resource(reader, keys::kProcessorWeight, widen(resources.cpu_shares), o.processor_weight);
-  o.storage_qos_bandwidth =
-      annotation_or_resource(reader, keys::kStorageQosBandwidth, resources.storage_bps, o.storage_qos_bandwidth);
-  o.storage_qos_iops =
-      annotation_or_resource(reader, keys::kStorageQosIops, resources.storage_iops, o.storage_qos_iops);
-  o.cpu_group_id = reader.get_string(keys::kCpuGroupId, o.cpu_group_id);
+  // specToUVMCreateOptionsCommon: settings common to LCOW and WCOW, then WCOW's own.
+  apply_common_uvm_options(o, reader, annotations, resources, warnings);
   o.network_config_proxy = reader.get_string(keys::kNetworkConfigProxy, o.network_config_proxy);
-  o.process_dump_location = reader.get_string(keys::kProcessDumpLocation, o.process_dump_location);
-  o.no_writable_file_shares = reader.get_bool(keys::kDisableWritableFileShares, o.no_writable_file_shares);
   o.dump_directory_path = reader.get_string(keys::kDumpDirectoryPath, o.dump_directory_path);
-  o.console_pipe = reader.get_string(keys::kConsolePipe, o.console_pipe);
-  o.numa.max_processors_per_node = reader.get_uint32(keys::kNumaMaxProcessorsPerNode, 0);
-  o.numa.max_size_per_node = reader.get_uint64(keys::kNumaMaxSizePerNode, 0);
-  o.numa.preferred_physical_nodes = reader.get_uint32_list(keys::kNumaPreferredPhysicalNodes, {});
-  o.numa.mapped_physical_nodes = reader.get_uint32_list(keys::kNumaMappedPhysicalNodes, {});
-  o.numa.processor_counts = reader.get_uint32_list(keys::kNumaCountOfProcessors, {});
-  o.numa.memory_block_counts = reader.get_uint64_list(keys::kNumaCountOfMemoryBlocks, {});
-  o.additional_hv_socket = parse_hv_socket_service_table(annotations, warnings);
-  if (reader.has(keys::kResourcePartitionId)) {
-    const std::string value = reader.get_string(keys::kResourcePartitionId, "");
-    o.resource_partition_id = go_parse_guid(value);
-    if (!o.resource_partition_id) {
-      fail(fmt::format("failed to parse annotation {:?} with value {:?} as GUID", keys::kResourcePartitionId, value));
-    }
-  }
 
   // WCOW settings, in hcsshim's order.
   o.disable_compartment_namespace =
