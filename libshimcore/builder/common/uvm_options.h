@@ -24,6 +24,23 @@ inline std::int32_t annotation_or_resource(const AnnotationReader& reader, const
   return fallback;
 }
 
+// UpdateSpecFromOptions: the runtime options become annotations where the spec has none of its own.
+inline Annotations with_runtime_options(Annotations annotations, const std::optional<RuntimeOptions>& runtime_options) {
+  if (!runtime_options) return annotations;
+  const RuntimeOptions& options = *runtime_options;
+  if (!options.boot_files_root_path.empty())
+    annotations.emplace(keys::kBootFilesRootPath, options.boot_files_root_path);
+  if (options.vm_processor_count != 0) {
+    annotations.emplace(keys::kProcessorCount, std::to_string(options.vm_processor_count));
+  }
+  if (options.vm_memory_size_in_mb != 0) {
+    annotations.emplace(keys::kMemorySizeInMb, std::to_string(options.vm_memory_size_in_mb));
+  }
+  if (!options.ncproxy_addr.empty()) annotations.emplace(keys::kNetworkConfigProxy, options.ncproxy_addr);
+  for (const auto& [key, value] : options.default_container_annotations) annotations.emplace(key, value);
+  return annotations;
+}
+
 // Applies the settings LCOW and WCOW share to `o` (either kind's options type: the fields have the same names).
 template <typename Options>
 void apply_common_uvm_options(Options& o, const AnnotationReader& reader, const Annotations& annotations,

@@ -456,20 +456,7 @@ BuildResult build_legacy(const LegacySpec& spec, const std::optional<RuntimeOpti
   std::vector<std::string>& warnings = result.warnings;
 
   // UpdateSpecFromOptions: the runtime options become annotations where the spec has none of its own.
-  Annotations annotations = spec.annotations;
-  if (runtime_options) {
-    const RuntimeOptions& options = *runtime_options;
-    if (!options.boot_files_root_path.empty())
-      annotations.emplace(keys::kBootFilesRootPath, options.boot_files_root_path);
-    if (options.vm_processor_count != 0) {
-      annotations.emplace(keys::kProcessorCount, std::to_string(options.vm_processor_count));
-    }
-    if (options.vm_memory_size_in_mb != 0) {
-      annotations.emplace(keys::kMemorySizeInMb, std::to_string(options.vm_memory_size_in_mb));
-    }
-    if (!options.ncproxy_addr.empty()) annotations.emplace(keys::kNetworkConfigProxy, options.ncproxy_addr);
-    for (const auto& [key, value] : options.default_container_annotations) annotations.emplace(key, value);
-  }
+  Annotations annotations = with_runtime_options(spec.annotations, runtime_options);
   process_annotations(annotations, warnings);
   const AnnotationReader reader(annotations, warnings);
   const LegacyOptions o = spec_to_options(reader, annotations, spec, environment, process, warnings);
