@@ -13,6 +13,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <nlohmann/json.hpp>
 
+#include "golden_cases.h"
 #include "run_process.h"
 #include "shimcore/builder/lcow_case.h"
 #include "shimcore/errdefs.h"
@@ -27,20 +28,9 @@ using lcow::Pipeline;
 const fs::path kCases = fs::path(SHIMCORE_GOLDEN_DIR) / "lcow" / "public";
 constexpr std::size_t kPublicCaseCount = 37;
 
-Json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return Json::parse(in);
-}
+using shimcore::parity::read_json;
 
-std::vector<std::string> case_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(kCases)) {
-    if (entry.is_directory()) names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> case_names() { return shimcore::parity::case_folders(kCases); }
 
 // The comparison rules of the golden set: parsed JSON, and Devices.VirtualPci (random GUID keys on both sides) as a
 // multiset of its values.

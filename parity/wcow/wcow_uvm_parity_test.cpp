@@ -12,6 +12,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <nlohmann/json.hpp>
 
+#include "golden_cases.h"
 #include "run_process.h"
 #include "shimcore/builder/wcow_case.h"
 #include "shimcore/errdefs.h"
@@ -31,20 +32,9 @@ const std::set<std::string> kExpectedCases = {
     "physically-backed-nodirectmap", "process-dump-no-compartment",  "shim-options-cpu-mem",
 };
 
-Json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return Json::parse(in);
-}
+using shimcore::parity::read_json;
 
-std::vector<std::string> case_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(kCases)) {
-    if (entry.is_directory()) names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> case_names() { return shimcore::parity::case_folders(kCases); }
 
 struct Outcome {
   bool rejected = false;
