@@ -18,7 +18,7 @@ using Catch::Matchers::ContainsSubstring;
 using nlohmann::json;
 using shimcore::testing::run_process;
 
-const std::string kHcsdoc = std::string(SHIMCORE_TEST_BIN_DIR) + "/hcsdoc";
+const std::string kHcsdoc = std::string(SHIMCORE_HCSDOC);
 const fs::path kCases = fs::path(SHIMCORE_PARITY_GOLDEN_DIR) / "wcow" / "process-container";
 
 json read_json(const fs::path& path) {
@@ -49,7 +49,7 @@ TEST_CASE("hcsdoc host options override the input's host profile", "[parity][hcs
   CHECK_THAT(old_host.err, ContainsSubstring("failed precondition") && ContainsSubstring("17134"));
 }
 
-TEST_CASE("hcsdoc reports a rejected input on stderr with exit status 1", "[parity][hcsdoc]") {
+TEST_CASE("hcsdoc reports a rejected input on stderr with exit status 2", "[parity][hcsdoc]") {
   const auto result =
       run_process({kHcsdoc, "--pipeline", "wcow-container", "--input", (kCases / "root-readonly/input.json").string()});
   CHECK(result.exit_status == 2);

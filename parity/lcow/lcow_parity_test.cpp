@@ -303,7 +303,7 @@ TEST_CASE("seeded permutations: legacy and V2 agree wherever hcsshim's rules do"
 }
 
 TEST_CASE("hcsdoc answers every public case exactly as the builders do", "[parity][lcow][hcsdoc]") {
-  const std::string hcsdoc = std::string(SHIMCORE_TEST_BIN_DIR) + "/hcsdoc";
+  const std::string hcsdoc = std::string(SHIMCORE_HCSDOC);
   for (const std::string& name : case_names()) {
     const fs::path input = kCases / name / "input.json";
     for (const auto& [pipeline, flag] : {std::pair{Pipeline::Legacy, "legacy"}, std::pair{Pipeline::V2, "v2"}}) {

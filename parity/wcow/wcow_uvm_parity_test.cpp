@@ -90,7 +90,7 @@ TEST_CASE("every wcow/uvm case: hcsshim's document, or a rejection where hcsshim
 }
 
 TEST_CASE("hcsdoc --pipeline wcow-uvm answers every case exactly as the builder does", "[parity][wcow][hcsdoc]") {
-  const std::string hcsdoc = std::string(SHIMCORE_TEST_BIN_DIR) + "/hcsdoc";
+  const std::string hcsdoc = std::string(SHIMCORE_HCSDOC);
   for (const std::string& name : case_names()) {
     CAPTURE(name);
     const fs::path input = kCases / name / "input.json";
