@@ -13,8 +13,8 @@ namespace shimcore::service {
 void register_sandbox_service(transport::ServiceRegistry& registry, controller::SandboxController& sandbox,
                               std::function<void()> request_shutdown);
 
-// The runtime options types CreateSandbox accepts in `options`, besides CRI's runtime.v1.PodSandboxConfig.
-// Any other type is InvalidArgument.
+// The type CRI gives CreateSandbox's `options` (the pod's config). CreateSandbox also accepts the runtime options types
+// (containerd.runhcs.v1.Options, runtimeoptions.v1.Options) and no options; any other type is InvalidArgument.
 inline constexpr const char* kPodSandboxConfigType = "runtime.v1.PodSandboxConfig";
 
 }  // namespace shimcore::service
