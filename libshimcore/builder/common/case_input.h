@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "builder/common/go_rules.h"
+#include "shimcore/builder/common.h"
 #include "shimcore/errdefs.h"
 
 namespace shimcore::builder::detail::case_input {
@@ -52,6 +54,27 @@ inline Annotations string_map(const Json* value, const char* name) {
     map[key] = entry.get<std::string>();
   }
   return map;
+}
+
+// `shimOptions`: runhcs Options by Go field name, or null for none.
+inline std::optional<RuntimeOptions> runtime_options_of(const Json& input) {
+  const Json* shim = member(input, "shimOptions");
+  if (shim == nullptr) return std::nullopt;
+  if (!shim->is_object()) bad_input("shimOptions must be an object or null");
+  RuntimeOptions options;
+  options.sandbox_platform = string_member(*shim, "SandboxPlatform");
+  options.boot_files_root_path = string_member(*shim, "BootFilesRootPath");
+  options.vm_processor_count = integer_member<std::int32_t>(*shim, "VmProcessorCount", 0);
+  options.vm_memory_size_in_mb = integer_member<std::int32_t>(*shim, "VmMemorySizeInMb", 0);
+  options.default_container_annotations =
+      string_map(member(*shim, "DefaultContainerAnnotations"), "DefaultContainerAnnotations");
+  options.ncproxy_addr = string_member(*shim, "NCProxyAddr");
+  options.log_level = string_member(*shim, "LogLevel");
+  if (const Json* scrub = member(*shim, "ScrubLogs")) {
+    if (!scrub->is_boolean()) bad_input("ScrubLogs must be a boolean");
+    options.scrub_logs = scrub->get<bool>();
+  }
+  return options;
 }
 
 }  // namespace shimcore::builder::detail::case_input

@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "builder/common/annotations.h"
 #include "builder/common/go_rules.h"
+#include "builder/common/vmutils.h"
 #include "shimcore/builder/common.h"
 #include "shimcore/errdefs.h"
 
@@ -41,10 +43,33 @@ inline Annotations with_runtime_options(Annotations annotations, const std::opti
   return annotations;
 }
 
-// Applies the settings LCOW and WCOW share to `o` (either kind's options type: the fields have the same names).
-template <typename Options>
-void apply_common_uvm_options(Options& o, const AnnotationReader& reader, const Annotations& annotations,
-                              const WindowsResources& resources, std::vector<std::string>& warnings) {
+// uvm.Options: what both utility-VM kinds' options hold (each kind's options extend it).
+struct CommonUvmOptions {
+  std::uint64_t memory_size_in_mb = 1024;
+  std::uint64_t low_mmio_gap_in_mb = 0;
+  std::uint64_t high_mmio_base_in_mb = 0;
+  std::uint64_t high_mmio_gap_in_mb = 0;
+  bool allow_overcommit = true;
+  bool fully_physically_backed = false;
+  bool enable_deferred_commit = false;
+  std::int32_t processor_count = 2;
+  std::int32_t processor_limit = 0;
+  std::int32_t processor_weight = 0;
+  std::int32_t storage_qos_iops = 0;
+  std::int32_t storage_qos_bandwidth = 0;
+  std::string cpu_group_id;
+  std::optional<std::string> resource_partition_id;
+  std::string process_dump_location;
+  bool no_writable_file_shares = false;
+  std::map<std::string, hcs::schema::HvSocketServiceConfig> additional_hv_socket;
+  NumaRequest numa;
+  std::string console_pipe;
+};
+
+// Applies the settings LCOW and WCOW share to `o`.
+inline void apply_common_uvm_options(CommonUvmOptions& o, const AnnotationReader& reader,
+                                     const Annotations& annotations, const WindowsResources& resources,
+                                     std::vector<std::string>& warnings) {
   const auto widen = [](const std::optional<std::uint16_t>& value) -> std::optional<std::uint64_t> {
     if (!value) return std::nullopt;
     return std::uint64_t{*value};

@@ -27,26 +27,6 @@ std::vector<WindowsDevice> devices_of(const Json& input) {
   return devices;
 }
 
-std::optional<RuntimeOptions> options_of(const Json& input) {
-  const Json* shim = member(input, "shimOptions");
-  if (shim == nullptr) return std::nullopt;
-  if (!shim->is_object()) bad_input("shimOptions must be an object or null");
-  RuntimeOptions options;
-  options.sandbox_platform = string_member(*shim, "SandboxPlatform");
-  options.boot_files_root_path = string_member(*shim, "BootFilesRootPath");
-  options.vm_processor_count = integer_member<std::int32_t>(*shim, "VmProcessorCount", 0);
-  options.vm_memory_size_in_mb = integer_member<std::int32_t>(*shim, "VmMemorySizeInMb", 0);
-  options.default_container_annotations =
-      string_map(member(*shim, "DefaultContainerAnnotations"), "DefaultContainerAnnotations");
-  options.ncproxy_addr = string_member(*shim, "NCProxyAddr");
-  options.log_level = string_member(*shim, "LogLevel");
-  if (const Json* scrub = member(*shim, "ScrubLogs")) {
-    if (!scrub->is_boolean()) bad_input("ScrubLogs must be a boolean");
-    options.scrub_logs = scrub->get<bool>();
-  }
-  return options;
-}
-
 std::optional<WindowsResources> resources_of(const Json& input) {
   const Json* resources = member(input, "legacyWindowsResources");
   if (resources == nullptr) return std::nullopt;
@@ -113,7 +93,7 @@ Pipeline parse_pipeline(const std::string& name) {
 CaseOutput run_case(const Json& input, Pipeline pipeline) {
   if (!input.is_object()) bad_input("the case must be a JSON object");
   const BuildEnvironment environment = environment_of(input);
-  const std::optional<RuntimeOptions> options = options_of(input);
+  const std::optional<RuntimeOptions> options = runtime_options_of(input);
   const std::string owner = string_member(input, "owner", "test-owner");
   const std::string bundle = string_member(input, "bundleDir");
   Annotations annotations = string_map(member(input, "annotations"), "annotations");

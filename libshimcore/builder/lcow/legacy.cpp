@@ -18,27 +18,7 @@ namespace schema = hcs::schema;
 enum class RootFsType : std::uint8_t { Initrd, Vhd, NotApplicable };
 
 // uvm.OptionsLCOW, the fields that reach the document or the sandbox options.
-struct LegacyOptions {
-  std::uint64_t memory_size_in_mb = 1024;
-  std::uint64_t low_mmio_gap_in_mb = 0;
-  std::uint64_t high_mmio_base_in_mb = 0;
-  std::uint64_t high_mmio_gap_in_mb = 0;
-  bool allow_overcommit = true;
-  bool fully_physically_backed = false;
-  bool enable_deferred_commit = false;
-  std::int32_t processor_count = 2;
-  std::int32_t processor_limit = 0;
-  std::int32_t processor_weight = 0;
-  std::int32_t storage_qos_iops = 0;
-  std::int32_t storage_qos_bandwidth = 0;
-  std::string cpu_group_id;
-  std::optional<std::string> resource_partition_id;
-  std::string process_dump_location;
-  bool no_writable_file_shares = false;
-  std::map<std::string, schema::HvSocketServiceConfig> additional_hv_socket;
-  NumaRequest numa;
-  std::string console_pipe;
-
+struct LegacyOptions : CommonUvmOptions {
   std::string boot_files_path;
   std::string kernel_file = kKernelFile;
   bool kernel_direct = false;

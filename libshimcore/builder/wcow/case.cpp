@@ -22,22 +22,6 @@ std::optional<T> optional_integer(const Json* object, const char* name) {
   return integer_member<T>(*object, name, T{});
 }
 
-std::optional<RuntimeOptions> options_of(const Json& input) {
-  const Json* shim = member(input, "shimOptions");
-  if (shim == nullptr) return std::nullopt;
-  if (!shim->is_object()) bad_input("shimOptions must be an object or null");
-  RuntimeOptions options;
-  options.sandbox_platform = string_member(*shim, "SandboxPlatform");
-  options.boot_files_root_path = string_member(*shim, "BootFilesRootPath");
-  options.vm_processor_count = integer_member<std::int32_t>(*shim, "VmProcessorCount", 0);
-  options.vm_memory_size_in_mb = integer_member<std::int32_t>(*shim, "VmMemorySizeInMb", 0);
-  options.default_container_annotations =
-      string_map(member(*shim, "DefaultContainerAnnotations"), "DefaultContainerAnnotations");
-  options.ncproxy_addr = string_member(*shim, "NCProxyAddr");
-  options.log_level = string_member(*shim, "LogLevel");
-  return options;
-}
-
 std::optional<WindowsResources> resources_of(const Json& input) {
   const Json* resources = member(input, "windowsResources");
   if (resources == nullptr) return std::nullopt;
@@ -94,7 +78,7 @@ CaseOutput run_case(const Json& input) {
   if (!input.is_object()) bad_input("the case must be a JSON object");
   const BuildEnvironment environment = environment_of(input);
   const UvmSpec spec{string_map(member(input, "annotations"), "annotations"), resources_of(input)};
-  BuildResult result = build_uvm(spec, options_of(input), string_member(input, "id", "test-parity@vm"),
+  BuildResult result = build_uvm(spec, runtime_options_of(input), string_member(input, "id", "test-parity@vm"),
                                  string_member(input, "owner", "test-owner"), boot_files_of(input), environment);
   CaseOutput output;
   output.document = result.document;

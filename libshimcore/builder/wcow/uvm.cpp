@@ -29,28 +29,9 @@ constexpr std::uint64_t kDirectFileMappingInMb = 1024;
 [[noreturn]] void fail(std::string message) { throw Error(ErrorKind::InvalidArgument, std::move(message)); }
 
 // uvm.OptionsWCOW, the fields that reach the document, the settings or a check.
-struct Options {
-  std::uint64_t memory_size_in_mb = 1024;
-  std::uint64_t low_mmio_gap_in_mb = 0;
-  std::uint64_t high_mmio_base_in_mb = 0;
-  std::uint64_t high_mmio_gap_in_mb = 0;
-  bool allow_overcommit = true;
-  bool enable_deferred_commit = false;
-  bool fully_physically_backed = false;
-  std::int32_t processor_count = 2;
-  std::int32_t processor_limit = 0;
-  std::int32_t processor_weight = 0;
-  std::int32_t storage_qos_iops = 0;
-  std::int32_t storage_qos_bandwidth = 0;
-  std::string cpu_group_id;
-  std::optional<std::string> resource_partition_id;
+struct Options : CommonUvmOptions {
   std::string network_config_proxy;
-  std::string process_dump_location;
-  bool no_writable_file_shares = false;
   std::string dump_directory_path;
-  std::string console_pipe;
-  NumaRequest numa;
-  std::map<std::string, schema::HvSocketServiceConfig> additional_hv_socket;
 
   bool disable_compartment_namespace = false;
   bool no_direct_map = false;
