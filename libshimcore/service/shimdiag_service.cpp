@@ -23,14 +23,20 @@ namespace diag = containerd::runhcs::v1::diag;
 namespace fs = std::filesystem;
 using transport::CallContext;
 
-// The caller's stdio: FIFOs or files it created; absent paths read from / write to /dev/null.
+// The caller's stdio: FIFOs or files it created; absent paths read from / write to /dev/null. Opened without
+// blocking, so that a FIFO nobody holds is an error for the caller instead of a worker thread stuck in open().
 hcs::OsHandle open_stdio(const std::string& path, int flags) {
   const std::string target = path.empty() ? "/dev/null" : path;
-  hcs::OsHandle handle(::open(target.c_str(), flags | O_CLOEXEC));
+  hcs::OsHandle handle(::open(target.c_str(), flags | O_CLOEXEC | O_NONBLOCK));
   if (!handle.valid()) {
-    throw make_error(errno == ENOENT ? ErrorKind::NotFound : ErrorKind::InvalidArgument, "cannot open {}: {}", target,
-                     std::strerror(errno));
+    const int error = errno;
+    if (error == ENXIO) {
+      throw make_error(ErrorKind::FailedPrecondition, "cannot open {}: no reader holds the FIFO", target);
+    }
+    throw make_error(error == ENOENT ? ErrorKind::NotFound : ErrorKind::InvalidArgument, "cannot open {}: {}", target,
+                     std::strerror(error));
   }
+  ::fcntl(handle.get(), F_SETFL, ::fcntl(handle.get(), F_GETFL) & ~O_NONBLOCK);  // the child does plain blocking I/O
   return handle;
 }
 

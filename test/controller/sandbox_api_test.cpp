@@ -1,5 +1,6 @@
 // The process shim's Sandbox and ShimDiag services over ttrpc, from a daemon started the way containerd starts it.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -152,6 +153,14 @@ TEST_CASE("a CRI-style pod through the Sandbox API: create, start, status, stop,
   std::stringstream text;
   text << out.rdbuf();
   CHECK(text.str() == dir.path.string() + "\nfrom-host\n");
+  // A FIFO for stdout that nobody reads: refused at once, not a worker stuck in open().
+  const fs::path unread = dir.path / "unread-fifo";
+  REQUIRE(::mkfifo(unread.c_str(), 0600) == 0);
+  exec.set_stdout(unread.string());
+  const auto no_reader = client.call(kDiagService, "DiagExecInHost", exec.SerializeAsString(), kFiveSeconds);
+  CHECK(no_reader.status.code == StatusCode::FailedPrecondition);
+  CHECK_THAT(no_reader.status.message, ContainsSubstring("no reader"));
+  exec.set_stdout((dir.path / "diag-out").string());
   exec.clear_args();
   exec.add_args("/no/such/binary");
   CHECK(client.call(kDiagService, "DiagExecInHost", exec.SerializeAsString(), kFiveSeconds).status.code ==
