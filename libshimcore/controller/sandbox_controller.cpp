@@ -70,7 +70,7 @@ class SandboxController::Impl {
   Impl(hcs::Client& client, TaskController& tasks, std::vector<std::string> pause_command, SandboxPlatform platform)
       : client_(client), tasks_(tasks), pause_command_(std::move(pause_command)), platform_(std::move(platform)) {}
 
-  ~Impl() { tasks_.set_admission({}); }
+  ~Impl() { tasks_.set_admission({}, {}); }
 
   void create(const CreateSandboxRequest& request) {
     if (request.id.empty()) throw make_error(ErrorKind::InvalidArgument, "CreateSandbox: empty sandbox id");
@@ -92,13 +92,16 @@ class SandboxController::Impl {
                         {"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
                         {"ShouldTerminateOnLastHandleClosed", true},
                         {"Container", json::object()}};
-    auto system = client_.create_system(pause_system_id(request.id), document);
+    std::shared_ptr<hcs::ComputeSystem> system = client_.create_system(pause_system_id(request.id), document);
     system->start();
     const std::lock_guard lock(mutex_);
     if (state_ != SandboxState::NotCreated) {
       throw make_error(ErrorKind::AlreadyExists, "cannot create sandbox {}: this shim already serves sandbox {}",
                        request.id, id_);
     }
+    // Recorded before the sandbox counts as created: a pause container `delete` could not find would outlive a crash.
+    // On failure the system handle closes here and, with ShouldTerminateOnLastHandleClosed, the pause goes with it.
+    write_members(request.bundle, request.id, {});
     id_ = request.id;
     bundle_ = request.bundle;
     netns_path_ = request.netns_path;
@@ -106,9 +109,9 @@ class SandboxController::Impl {
     pod_config_ = request.pod_config;
     system_ = std::move(system);
     state_ = SandboxState::Created;
-    record_member(pause_system_id(id_), "");
     tasks_.set_admission([this](const std::string& task_id, const std::string& bundle,
-                                const oci::PodMembership& membership) { admit(task_id, bundle, membership); });
+                                const oci::PodMembership& membership) { admit(task_id, bundle, membership); },
+                         [this](const std::string& task_id) { depart(task_id); });
     shim::log(shim::LogLevel::Info, "sandbox created",
               {{"sandbox", id_}, {"netns", netns_path_}, {"pod", pod_config_ ? pod_config_->name : std::string()}});
   }
@@ -123,14 +126,15 @@ class SandboxController::Impl {
                     {"CreateStdInPipe", false},
                     {"CreateStdOutPipe", false},
                     {"CreateStdErrPipe", false}};
-    pause_ = system_->create_process(parameters);
+    pause_ = std::shared_ptr<hcs::Process>(system_->create_process(parameters));
     pid_ = pause_->pid();
     started_at_ = std::chrono::system_clock::now();
     state_ = SandboxState::Running;
     const std::uint32_t pid = pid_;
     const TimePoint started = *started_at_;
+    const std::shared_ptr<hcs::Process> pause = pause_;
     lock.unlock();
-    pause_->on_exit([this](const hcs::ProcessExit& exit) { on_pause_exit(exit.exit_code); });
+    pause->on_exit([this](const hcs::ProcessExit& exit) { on_pause_exit(exit.exit_code); });
     shim::log(shim::LogLevel::Info, "sandbox started", {{"sandbox", id}, {"pid", std::to_string(pid)}});
     return {pid, started};
   }
@@ -141,18 +145,22 @@ class SandboxController::Impl {
     return platform_;
   }
 
-  void stop(const std::string& id, std::chrono::milliseconds grace) {
+  void stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel) {
     std::unique_lock lock(mutex_);
     check_id(id);
     if (state_ == SandboxState::Stopped) return;  // StopSandbox is idempotent
     require(id, {SandboxState::Created, SandboxState::Running}, "stop");
     lock.unlock();
-    // Members first: the pod's containers do not outlive its sandbox.
+    // Members first: the pod's containers do not outlive its sandbox. One that cannot be killed keeps the pod up
+    // (reported, not retried here: containerd's StopPodSandbox retries the whole stop).
     for (const std::string& task : tasks_.task_ids()) {
       try {
+        if (tasks_.state(task, "").state != ProcessState::Running) continue;  // created or exited: nothing to kill
         tasks_.kill(task, "", kSigkill, true);
       } catch (const Error& error) {
-        shim::log(shim::LogLevel::Debug, "stop: task already gone", {{"task", task}, {"error", error.what()}});
+        if (error.kind() == ErrorKind::NotFound) continue;  // deleted or exited meanwhile
+        throw make_error(error.kind(), "cannot stop sandbox {}: killing its task {} failed: {}", id, task,
+                         error.what());
       }
     }
     lock.lock();
@@ -162,17 +170,21 @@ class SandboxController::Impl {
       return;
     }
     if (state_ != SandboxState::Running) return;
-    hcs::Process* pause = pause_.get();
+    const std::shared_ptr<hcs::Process> pause = pause_;
     lock.unlock();
     signal(*pause, kSigterm);
     lock.lock();
-    if (!changed_.wait_for(lock, grace, [&] { return state_ != SandboxState::Running; })) {
+    const auto stopped = [&] { return state_ != SandboxState::Running; };
+    if (!changed_.wait_for(lock, cancel, grace, stopped)) {
       lock.unlock();
-      shim::log(shim::LogLevel::Warn, "sandbox did not stop in time: terminating",
-                {{"sandbox", id}, {"grace_ms", std::to_string(grace.count())}});
+      shim::log(
+          shim::LogLevel::Warn,
+          cancel.stop_requested() ? "sandbox stop cancelled: terminating" : "sandbox did not stop in time: terminating",
+          {{"sandbox", id}, {"grace_ms", std::to_string(grace.count())}});
       terminate_system();
       lock.lock();
-      if (!changed_.wait_for(lock, kTerminateBound, [&] { return state_ != SandboxState::Running; })) {
+      // Not cancellable: the terminate was sent, and HCS reports the exit promptly or never (then the bound ends it).
+      if (!changed_.wait_for(lock, kTerminateBound, stopped)) {
         lock.unlock();
         on_pause_exit(255);  // HCS never reported the exit: the sandbox is gone as far as anyone can tell
       }
@@ -212,7 +224,7 @@ class SandboxController::Impl {
         status.info["podUid"] = pod_config_->uid;
       }
       std::string members;
-      for (const std::string& task : members_) members += (members.empty() ? "" : ",") + task;
+      for (const auto& [task, task_bundle] : members_) members += (members.empty() ? "" : ",") + task;
       status.info["tasks"] = members;
       if (exit_) status.info["exitStatus"] = std::to_string(exit_->exit_status);
       if (started_at_) status.info["startedAt"] = format_time(started_at_);
@@ -223,7 +235,7 @@ class SandboxController::Impl {
   void ping(const std::string& id) {
     std::unique_lock lock(mutex_);
     check_id(id);
-    hcs::ComputeSystem* system = system_.get();
+    const std::shared_ptr<hcs::ComputeSystem> system = system_;  // ShutdownSandbox may drop ours meanwhile
     if (system == nullptr) return;  // created but shut down: the shim itself answered, which is all that is left
     lock.unlock();
     try {
@@ -234,10 +246,12 @@ class SandboxController::Impl {
   }
 
   hcs::schema::Statistics statistics(const std::string& id) {
-    const std::lock_guard lock(mutex_);  // held: ShutdownSandbox must not close the system mid-query
+    std::unique_lock lock(mutex_);
     check_id(id);
     require(id, {SandboxState::Running}, "get the metrics of");
-    const nlohmann::json properties = system_->properties({{"PropertyTypes", {"Statistics"}}});
+    const std::shared_ptr<hcs::ComputeSystem> system = system_;  // ours, even if ShutdownSandbox drops system_
+    lock.unlock();
+    const nlohmann::json properties = system->properties({{"PropertyTypes", {"Statistics"}}});
     if (!properties.contains("Statistics")) return {};
     return hcs::schema::parse_properties(properties.dump()).statistics.value_or(hcs::schema::Statistics{});
   }
@@ -251,10 +265,17 @@ class SandboxController::Impl {
       check_id(id);
       if (state_ == SandboxState::ShutDown) return;
     }
-    if (state() == SandboxState::Running || state() == SandboxState::Created) stop(id, std::chrono::milliseconds(0));
+    if (state() == SandboxState::Running || state() == SandboxState::Created) {
+      try {
+        stop(id, std::chrono::milliseconds(0), {});
+      } catch (const Error& error) {
+        // Shutdown goes on: tasks_.shutdown() below terminates every member's system anyway.
+        shim::log(shim::LogLevel::Warn, "shutdown: stopping the sandbox failed", {{"error", error.what()}});
+      }
+    }
     tasks_.shutdown();
-    std::unique_ptr<hcs::Process> pause;
-    std::unique_ptr<hcs::ComputeSystem> system;
+    std::shared_ptr<hcs::Process> pause;
+    std::shared_ptr<hcs::ComputeSystem> system;
     {
       const std::lock_guard lock(mutex_);
       pause.swap(pause_);
@@ -269,7 +290,7 @@ class SandboxController::Impl {
         if (!error.already_stopped()) shim::log(shim::LogLevel::Warn, "terminate failed", {{"error", error.what()}});
       }
     }
-    tasks_.set_admission({});
+    tasks_.set_admission({}, {});
     shim::log(shim::LogLevel::Info, "sandbox shut down", {{"sandbox", id}});
   }
 
@@ -316,13 +337,32 @@ class SandboxController::Impl {
       throw make_error(ErrorKind::FailedPrecondition, "cannot add task {} to sandbox {}: it is {}", task_id, id_,
                        to_string(state_));
     }
-    members_.insert(task_id);
-    record_member(task_id, bundle);
+    auto members = members_;
+    members[task_id] = bundle;
+    // Written before the member exists: `delete` after a crash must find every system and mount this daemon made.
+    // A failure refuses the task (Unavailable) rather than leave a container `delete` could not clean up.
+    write_members(bundle_, id_, members);
+    members_.swap(members);
   }
 
-  // `delete` after a crash must find every system and mount this daemon made (mutex_ held).
-  void record_member(const std::string& system_id, const std::string& bundle) {
-    std::ofstream(fs::path(bundle_) / kSandboxMembersFile, std::ios::app) << system_id << '\t' << bundle << '\n';
+  void depart(const std::string& task_id) {
+    const std::lock_guard lock(mutex_);
+    if (members_.erase(task_id) == 0) return;
+    try {
+      write_members(bundle_, id_, members_);
+    } catch (const Error& error) {
+      // Only a stale entry: `delete` would find its system gone, which it tolerates.
+      shim::log(shim::LogLevel::Warn, "cannot update the members file", {{"error", error.what()}});
+    }
+  }
+
+  // kSandboxMembersFile: the pause system and every member's system id -> bundle, as JSON.
+  static void write_members(const std::string& bundle, const std::string& sandbox_id,
+                            const std::map<std::string, std::string>& members) {
+    json entries = json::array();
+    entries.push_back({{"system", pause_system_id(sandbox_id)}, {"bundle", ""}});
+    for (const auto& [system, task_bundle] : members) entries.push_back({{"system", system}, {"bundle", task_bundle}});
+    write_file_atomically(fs::path(bundle) / kSandboxMembersFile, entries.dump() + "\n");
   }
 
   void signal(hcs::Process& process, std::uint32_t number) {
@@ -334,10 +374,10 @@ class SandboxController::Impl {
   }
 
   void terminate_system() {
-    hcs::ComputeSystem* system = nullptr;
+    std::shared_ptr<hcs::ComputeSystem> system;
     {
       const std::lock_guard lock(mutex_);
-      system = system_.get();
+      system = system_;
     }
     if (system == nullptr) return;
     try {
@@ -357,7 +397,12 @@ class SandboxController::Impl {
       exit_ = exit;
       if (state_ == SandboxState::Created || state_ == SandboxState::Running) state_ = SandboxState::Stopped;
       waiters.swap(waiters_);
-      write_exit_record(bundle_, exit);
+      try {
+        write_exit_record(bundle_, exit);
+      } catch (const Error& error) {
+        // The exit still reaches containerd now; only a later `delete` after a crash would report 255 instead.
+        shim::log(shim::LogLevel::Error, "cannot record the sandbox's exit", {{"error", error.what()}});
+      }
     }
     changed_.notify_all();
     shim::log(shim::LogLevel::Info, "sandbox stopped", {{"sandbox", id_}, {"status", std::to_string(exit_code)}});
@@ -370,20 +415,21 @@ class SandboxController::Impl {
   const SandboxPlatform platform_;
 
   std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable_any changed_;  // _any: StopSandbox's grace wait is cancellable
   SandboxState state_ = SandboxState::NotCreated;
   std::string id_;
   std::string bundle_;
   std::string netns_path_;
   std::map<std::string, std::string> annotations_;
   std::optional<oci::PodSandboxConfig> pod_config_;
-  std::unique_ptr<hcs::ComputeSystem> system_;
-  std::unique_ptr<hcs::Process> pause_;
+  // Shared: Ping, Stop and terminate use copies taken under the lock while ShutdownSandbox drops these.
+  std::shared_ptr<hcs::ComputeSystem> system_;
+  std::shared_ptr<hcs::Process> pause_;
   std::uint32_t pid_ = 0;
   std::optional<TimePoint> started_at_;
   std::optional<ExitStatus> exit_;
   std::vector<std::function<void(const ExitStatus&)>> waiters_;
-  std::set<std::string> members_;
+  std::map<std::string, std::string> members_;  // admitted task id -> its bundle
 };
 
 SandboxController::SandboxController(hcs::Client& client, TaskController& tasks, std::vector<std::string> pause_command,
@@ -394,7 +440,9 @@ SandboxController::~SandboxController() = default;
 void SandboxController::create(const CreateSandboxRequest& request) { impl_->create(request); }
 std::pair<std::uint32_t, TimePoint> SandboxController::start(const std::string& id) { return impl_->start(id); }
 SandboxPlatform SandboxController::platform(const std::string& id) { return impl_->platform(id); }
-void SandboxController::stop(const std::string& id, std::chrono::milliseconds grace) { impl_->stop(id, grace); }
+void SandboxController::stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel) {
+  impl_->stop(id, grace, std::move(cancel));
+}
 void SandboxController::wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit) {
   impl_->wait(id, std::move(on_exit));
 }

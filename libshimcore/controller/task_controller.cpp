@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "shimcore/errdefs.h"
 #include "shimcore/io/stdio_relay.h"
@@ -43,7 +44,13 @@ OciSpec read_spec(const std::string& id, const fs::path& bundle) {
   }
   OciSpec result;
   result.process = spec["process"];
-  if (spec.contains("root") && spec["root"].is_object()) result.root_path = spec["root"].value("path", std::string());
+  if (spec.contains("root") && !spec["root"].is_null()) {
+    const json& root = spec["root"];
+    if (!root.is_object() || (root.contains("path") && !root["path"].is_string())) {
+      throw make_error(ErrorKind::InvalidArgument, "task {}: root.path in {} must be a string", id, path.string());
+    }
+    result.root_path = root.value("path", std::string());
+  }
   try {
     result.membership = oci::pod_membership(spec.value("annotations", json()));
   } catch (const Error& error) {
@@ -113,7 +120,9 @@ struct ProcessEntry {
   json parameters;
   ProcessState state = ProcessState::Created;
   std::unique_ptr<io::StdioRelay> relay;
-  std::unique_ptr<hcs::Process> process;
+  // Shared: Kill signals handles it collected under the lock after releasing it, while a concurrent Delete may drop
+  // the entry; each signal keeps the handle it uses alive.
+  std::shared_ptr<hcs::Process> process;
   std::uint32_t pid = 0;
   std::optional<ExitStatus> exit;
   std::vector<std::function<void(const ExitStatus&)>> waiters;
@@ -151,17 +160,38 @@ std::string_view to_string(ProcessState state) noexcept {
 
 class TaskController::Impl {
  public:
-  Impl(hcs::Client& client, TaskEvents& events) : client_(client), events_(events) {}
+  Impl(hcs::Client& client, TaskEvents& events, std::string namespace_name)
+      : client_(client), events_(events), namespace_name_(std::move(namespace_name)) {}
 
   std::uint32_t create(const CreateTaskRequest& request) {
     if (request.id.empty()) throw make_error(ErrorKind::InvalidArgument, "create: empty task id");
     {
       const std::lock_guard lock(mutex_);
-      if (tasks_.contains(request.id)) throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
+      if (tasks_.contains(request.id) || creating_.contains(request.id)) {
+        throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
+      }
+      creating_.insert(request.id);  // the id is ours while the container is made, without holding the lock
     }
+    bool admitted = false;
+    try {
+      const std::uint32_t pid = create_reserved(request, admitted);
+      const std::lock_guard lock(mutex_);
+      creating_.erase(request.id);
+      return pid;
+    } catch (...) {
+      // Admission is undone: the pod does not count a member that never came to be.
+      if (admitted) depart(request.id);
+      const std::lock_guard lock(mutex_);
+      creating_.erase(request.id);
+      throw;
+    }
+  }
+
+  std::uint32_t create_reserved(const CreateTaskRequest& request, bool& admitted) {
     const fs::path bundle = request.bundle;
     const OciSpec spec = read_spec(request.id, bundle);
     admit(request.id, bundle, spec.membership);
+    admitted = true;
     auto task = std::make_shared<TaskEntry>();
     task->id = request.id;
     task->bundle = bundle;
@@ -172,13 +202,18 @@ class TaskController::Impl {
       task->mounted_rootfs = true;
     } else if (!spec.root_path.empty()) {
       root = fs::path(spec.root_path).is_absolute() ? fs::path(spec.root_path) : bundle / spec.root_path;
+      if (!fs::path(spec.root_path).is_absolute() && !within(bundle, root)) {
+        throw make_error(ErrorKind::InvalidArgument, "task {}: root.path {} leaves the bundle {}", request.id,
+                         spec.root_path, bundle.string());
+      }
     }
     auto init = std::make_shared<ProcessEntry>();
     init->stdio = request.stdio;
     init->parameters = process_parameters(request.id, spec.process, request.stdio);
     try {
-      init->relay = io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path,
-                                          request.stdio.stderr_path, request.stdio.terminal, request.id, ""});
+      init->relay =
+          io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
+                                request.stdio.terminal, request.id, namespace_name_});
       const json document{{"Owner", "containerd-shim-process-v2"},
                           {"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
                           {"ShouldTerminateOnLastHandleClosed", true},
@@ -192,10 +227,7 @@ class TaskController::Impl {
     task->processes.emplace("", init);
     {
       const std::lock_guard lock(mutex_);
-      if (!tasks_.emplace(request.id, task).second) {
-        teardown(*task);  // a concurrent Create of the same id won
-        throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
-      }
+      tasks_.emplace(request.id, task);  // the id was reserved in creating_
     }
     events_.created(request, 0);
     shim::log(shim::LogLevel::Info, "task created", {{"task", request.id}, {"rootfs", root.string()}});
@@ -242,8 +274,9 @@ class TaskController::Impl {
       const auto& init = task->processes.at("");
       require_state(request.id, "", *init, {ProcessState::Running}, "exec into");
     }
-    process->relay = io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path,
-                                           request.stdio.stderr_path, request.stdio.terminal, request.id, ""});
+    process->relay =
+        io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
+                              request.stdio.terminal, request.id, namespace_name_});
     {
       const std::lock_guard lock(mutex_);
       task->processes.emplace(request.exec_id, process);
@@ -271,7 +304,7 @@ class TaskController::Impl {
   void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
     if (signal == 0 || signal >= 65) throw make_error(ErrorKind::InvalidArgument, "invalid signal {}", signal);
     const auto [task, process] = find(id, exec_id);
-    std::vector<hcs::Process*> targets;
+    std::vector<std::shared_ptr<hcs::Process>> targets;
     {
       const std::lock_guard lock(mutex_);
       if (process->state == ProcessState::Stopped) {
@@ -279,27 +312,29 @@ class TaskController::Impl {
                          exec_id);
       }
       require_state(id, exec_id, *process, {ProcessState::Running}, "kill");
-      targets.push_back(process->process.get());
+      targets.push_back(process->process);
       if (all && exec_id.empty()) {
         for (auto& [other_id, other] : task->processes) {
-          if (!other_id.empty() && other->state == ProcessState::Running) targets.push_back(other->process.get());
+          if (!other_id.empty() && other->state == ProcessState::Running) targets.push_back(other->process);
         }
         // Kill-all of a pod's sandbox task reaches every container of the pod, as hcsshim does.
         if (task->membership.role == oci::PodRole::Sandbox) {
           for (auto& [other_task_id, other_task] : tasks_) {
             if (other_task == task || other_task->membership.sandbox_id != task->membership.sandbox_id) continue;
             for (auto& [other_id, other] : other_task->processes) {
-              if (other->state == ProcessState::Running) targets.push_back(other->process.get());
+              if (other->state == ProcessState::Running) targets.push_back(other->process);
             }
           }
         }
       }
     }
-    for (hcs::Process* target : targets) {
+    for (std::size_t index = 0; index < targets.size(); ++index) {
       try {
-        target->signal({{"Signal", signal}});
+        targets[index]->signal({{"Signal", signal}});
       } catch (const hcs::HcsError& error) {
-        if (!error.already_stopped()) throw;
+        // The named process must take the signal; the others of a kill-all may have exited and been deleted since
+        // they were collected (their system gone too).
+        if (!error.already_stopped() && (index == 0 || !error.not_found())) throw;
       }
     }
   }
@@ -332,8 +367,11 @@ class TaskController::Impl {
     if (process->relay) process->relay->drain(std::chrono::seconds(2));
     if (exec_id.empty()) {
       teardown(*task);
-      const std::lock_guard lock(mutex_);
-      tasks_.erase(id);
+      {
+        const std::lock_guard lock(mutex_);
+        tasks_.erase(id);
+      }
+      depart(id);
     } else {
       const std::lock_guard lock(mutex_);
       task->processes.erase(exec_id);
@@ -438,9 +476,10 @@ class TaskController::Impl {
     return result;
   }
 
-  void set_admission(Admission admission) {
+  void set_admission(Admission admission, Departure departure) {
     const std::lock_guard lock(mutex_);
     admission_ = std::move(admission);
+    departure_ = std::move(departure);
   }
 
   hcs::schema::Statistics statistics(const std::string& id) {
@@ -485,6 +524,22 @@ class TaskController::Impl {
     if (admission) admission(id, bundle.string(), membership);
   }
 
+  void depart(const std::string& id) {
+    Departure departure;
+    {
+      const std::lock_guard lock(mutex_);
+      departure = departure_;
+    }
+    if (departure) departure(id);
+  }
+
+  // Whether `path` (already joined to `base`) stays inside `base` once "." and ".." are resolved lexically.
+  static bool within(const fs::path& base, const fs::path& path) {
+    const fs::path normal_base = base.lexically_normal();
+    const fs::path relative = path.lexically_normal().lexically_relative(normal_base);
+    return !relative.empty() && *relative.begin() != "..";
+  }
+
   std::shared_ptr<TaskEntry> find_task(const std::string& id) {
     const std::lock_guard lock(mutex_);
     const auto it = tasks_.find(id);
@@ -513,7 +568,14 @@ class TaskController::Impl {
       process->state = ProcessState::Stopped;
       waiters.swap(process->waiters);
     }
-    if (exec_id.empty()) write_exit_record(task->bundle.string(), exit);
+    if (exec_id.empty()) {
+      try {
+        write_exit_record(task->bundle.string(), exit);
+      } catch (const Error& error) {
+        // The exit still reaches containerd now; only a later `delete` after a crash would report 255 instead.
+        shim::log(shim::LogLevel::Error, "cannot record the task's exit", {{"task", id}, {"error", error.what()}});
+      }
+    }
     events_.exited(id, exec_id, exit);
     for (auto& waiter : waiters) waiter(exit);
     shim::log(shim::LogLevel::Info, "process exited",
@@ -535,21 +597,41 @@ class TaskController::Impl {
 
   hcs::Client& client_;
   TaskEvents& events_;
+  const std::string namespace_name_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<TaskEntry>> tasks_;
+  std::set<std::string> creating_;  // ids whose Create is under way
   Admission admission_;
+  Departure departure_;
 };
 
 void write_exit_record(const std::string& bundle, const ExitStatus& exit) {
   const auto since_epoch = exit.exited_at.time_since_epoch();
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  std::ofstream(fs::path(bundle) / shim::kExitStatusFile, std::ios::trunc)
-      << exit.exit_status << ' ' << exit.pid << ' ' << seconds.count() << ' '
-      << std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count() << '\n';
+  write_file_atomically(
+      fs::path(bundle) / shim::kExitStatusFile,
+      fmt::format("{} {} {} {}\n", exit.exit_status, exit.pid, seconds.count(),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
 }
 
-TaskController::TaskController(hcs::Client& client, TaskEvents& events)
-    : impl_(std::make_unique<Impl>(client, events)) {}
+void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+  const fs::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) throw make_error(ErrorKind::Unavailable, "cannot write {}", temporary.string());
+  }
+  std::error_code error;
+  fs::rename(temporary, path, error);
+  if (error) {
+    fs::remove(temporary, error);
+    throw make_error(ErrorKind::Unavailable, "cannot write {}: {}", path.string(), error.message());
+  }
+}
+
+TaskController::TaskController(hcs::Client& client, TaskEvents& events, std::string namespace_name)
+    : impl_(std::make_unique<Impl>(client, events, std::move(namespace_name))) {}
 // Whoever forgot shutdown() (an exception unwinding serve, a test) still gets no exit callback into a dead controller.
 TaskController::~TaskController() { impl_->shutdown(); }
 
@@ -583,7 +665,9 @@ void TaskController::wait(const std::string& id, const std::string& exec_id,
 std::size_t TaskController::task_count() { return impl_->task_count(); }
 std::vector<std::string> TaskController::task_ids() { return impl_->task_ids(); }
 std::vector<TaskController::TaskSummary> TaskController::summaries() { return impl_->summaries(); }
-void TaskController::set_admission(Admission admission) { impl_->set_admission(std::move(admission)); }
+void TaskController::set_admission(Admission admission, Departure departure) {
+  impl_->set_admission(std::move(admission), std::move(departure));
+}
 hcs::schema::Statistics TaskController::statistics(const std::string& id) { return impl_->statistics(id); }
 void TaskController::shutdown() { impl_->shutdown(); }
 

@@ -101,6 +101,12 @@ bool holds_sigterm(std::uint32_t pid) {
   return false;
 }
 
+// The members file `delete` reads back, as JSON.
+nlohmann::json read_members(const fs::path& bundle) {
+  std::ifstream in(bundle / kSandboxMembersFile);
+  return nlohmann::json::parse(in);
+}
+
 std::future<ExitStatus> wait_future(SandboxController& sandbox, const std::string& id) {
   auto promise = std::make_shared<std::promise<ExitStatus>>();
   sandbox.wait(id, [promise](const ExitStatus& exit) { promise->set_value(exit); });
@@ -151,10 +157,7 @@ TEST_CASE("a sandbox runs its pause process from StartSandbox until StopSandbox"
   std::uint32_t recorded = 99;
   record >> recorded;
   CHECK(recorded == 0);
-  std::ifstream members(f.bundle / kSandboxMembersFile);
-  std::string first;
-  std::getline(members, first);
-  CHECK(first == "pod1@pause\t");
+  CHECK(read_members(f.bundle) == nlohmann::json::parse(R"([{"system":"pod1@pause","bundle":""}])"));
 
   f.sandbox->shutdown("pod1");
   CHECK_FALSE(f.sandbox->serving());
@@ -233,10 +236,44 @@ TEST_CASE("tasks join the served pod by its CRI annotations; stopping the pod st
   CHECK(eventually([&] { return f.events.exit_of("c1") && f.events.exit_of("c2"); }));
   CHECK(f.events.exit_of("c1") == 137u);  // killed with the pod
   CHECK(eventually([&] { return !process_exists(c1) && !process_exists(c2); }));
-  std::ifstream members(f.bundle / kSandboxMembersFile);
-  std::stringstream text;
-  text << members.rdbuf();
-  CHECK_THAT(text.str(), ContainsSubstring("c1\t" + (f.dir.path / "c1").string()));
+  const nlohmann::json expected{{{"system", "pod1@pause"}, {"bundle", ""}},
+                                {{"system", "c1"}, {"bundle", (f.dir.path / "c1").string()}},
+                                {{"system", "c2"}, {"bundle", (f.dir.path / "c2").string()}}};
+  CHECK(read_members(f.bundle) == expected);
+  // A deleted member leaves the pod and the file: `delete` must not act on a system that is gone or reused.
+  f.tasks->remove("c1", "");
+  CHECK(f.sandbox->status("pod1", true).info.at("tasks") == "c2");
+  CHECK(read_members(f.bundle) == nlohmann::json{expected[0], expected[2]});
+}
+
+TEST_CASE("the members file keeps any bundle path whole; a member whose Create fails leaves the pod", "[sandbox]") {
+  Fixture f;
+  f.sandbox->create(f.request());
+  f.sandbox->start("pod1");
+  // The controller gets a bundle with a tab and a newline (the RPC edge refuses those; the file must not depend on
+  // it): the old tab-separated lines would have split it into targets of their own.
+  CreateTaskRequest odd = f.task("c1\tpod1@pause\nx", nullptr);
+  odd.id = "c1";
+  f.tasks->create(odd);
+  const nlohmann::json members = read_members(f.bundle);
+  REQUIRE(members.size() == 2);
+  CHECK(members[1] == nlohmann::json{{"system", "c1"}, {"bundle", odd.bundle}});
+
+  // Admitted, then refused (root.path leaves the bundle): neither the pod nor the file counts it, and the id is free.
+  const std::string escaping = f.task_bundle("c2", {"/bin/sleep", "1000"}, nullptr);
+  std::ofstream(fs::path(escaping) / "config.json", std::ios::trunc)
+      << R"({"process":{"args":["/bin/true"],"cwd":"/"},"root":{"path":"../../.."}})";
+  require_error(ErrorKind::InvalidArgument, "leaves the bundle", [&] { f.tasks->create({"c2", escaping, {}, {}}); });
+  CHECK(f.sandbox->status("pod1", true).info.at("tasks") == "c1");
+  CHECK(read_members(f.bundle).size() == 2);
+  std::ofstream(fs::path(escaping) / "config.json", std::ios::trunc)
+      << R"({"process":{"args":["/bin/true"],"cwd":"/"},"root":{"path":7}})";
+  require_error(ErrorKind::InvalidArgument, "root.path", [&] { f.tasks->create({"c2", escaping, {}, {}}); });
+  std::ofstream(fs::path(escaping) / "config.json", std::ios::trunc)
+      << R"({"process":{"args":["/bin/true"],"cwd":"/"},"root":{"path":"rootfs/../rootfs"}})";
+  fs::create_directories(fs::path(escaping) / "rootfs");
+  f.tasks->create({"c2", escaping, {}, {}});
+  CHECK(f.sandbox->status("pod1", true).info.at("tasks") == "c1,c2");
 }
 
 TEST_CASE("without a served sandbox, a sandbox task holds its pod and goes last", "[sandbox]") {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -62,8 +63,10 @@ class SandboxController {
   // Starts the pause process; returns its pid and the time the sandbox became ready. Idempotent while running.
   std::pair<std::uint32_t, TimePoint> start(const std::string& id);
   SandboxPlatform platform(const std::string& id);
-  // Kills the member tasks, asks the pause process to stop (SIGTERM) and terminates it after `grace`.
-  void stop(const std::string& id, std::chrono::milliseconds grace);
+  // Kills the member tasks, asks the pause process to stop (SIGTERM) and terminates it after `grace`, or at once
+  // when `cancel` fires (the caller went away or the shim is stopping). A member that could not be killed fails the
+  // stop with that member's error: the pod is then not stopped, and StopSandbox may be retried.
+  void stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel = {});
   // Calls `on_exit` once the sandbox has stopped (at once if it has), from any thread.
   void wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit);
   SandboxStatus status(const std::string& id, bool verbose);
@@ -86,6 +89,7 @@ class SandboxController {
 };
 
 // Files a sandbox shim keeps in its bundle for `delete` after a crash.
-inline constexpr const char* kSandboxMembersFile = "shimcore-members";  // "<system id>\t<bundle>" per line
+// A JSON array, rewritten whole on every change: [{"system": "<HCS system id>", "bundle": "<task bundle or empty>"}].
+inline constexpr const char* kSandboxMembersFile = "shimcore-members";
 
 }  // namespace shimcore::controller

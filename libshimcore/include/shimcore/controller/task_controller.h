@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -92,7 +93,8 @@ class TaskEvents {
 // FailedPrecondition for a wrong state, InvalidArgument for bad input, AlreadyExists for reused ids).
 class TaskController {
  public:
-  TaskController(hcs::Client& client, TaskEvents& events);
+  // `namespace_name` is the shim's containerd namespace (CONTAINER_NAMESPACE of binary:// loggers).
+  TaskController(hcs::Client& client, TaskEvents& events, std::string namespace_name = {});
   ~TaskController();
   TaskController(const TaskController&) = delete;
   TaskController& operator=(const TaskController&) = delete;
@@ -124,9 +126,11 @@ class TaskController {
 
   // Decides whether a task may join this shim, from its CRI pod annotations, before anything is created; throws to
   // refuse. Without one (no sandbox served), tasks are pods of their own, or members of a sandbox task created here.
+  // `departure` is told of every admitted task that leaves: deleted, or its Create failed after admission.
   using Admission =
       std::function<void(const std::string& id, const std::string& bundle, const oci::PodMembership& membership)>;
-  void set_admission(Admission admission);
+  using Departure = std::function<void(const std::string& id)>;
+  void set_admission(Admission admission, Departure departure = {});
 
   // The task container's HCS Statistics (property query "Statistics"). NotFound for an unknown task,
   // FailedPrecondition naming the state unless its init process is running.
@@ -140,6 +144,10 @@ class TaskController {
 };
 
 // Records a task's (or sandbox's) exit in its bundle, for `delete` after this daemon died (shim::kExitStatusFile).
+// Throws Error(Unavailable) when it cannot be written.
 void write_exit_record(const std::string& bundle, const ExitStatus& exit);
+// Writes `content` to a temporary file beside `path` and renames it over `path`: readers see the old or the new
+// content, never a part. Throws Error(Unavailable) on failure.
+void write_file_atomically(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace shimcore::controller
