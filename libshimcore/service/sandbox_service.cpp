@@ -5,6 +5,7 @@
 #include "service/handlers.h"
 #include "service/statistics.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/oci/identifiers.h"
 #include "shimcore/proto_time.h"
 #include "shimcore/service/task_service.h"
 
@@ -42,12 +43,15 @@ std::string cri_state(controller::SandboxState state) {
 }  // namespace
 
 void register_sandbox_service(transport::ServiceRegistry& registry, controller::SandboxController& sandboxes,
-                              std::function<void()> request_shutdown) {
+                              transport::LongCalls& long_calls, std::function<void()> request_shutdown) {
   transport::Service service("containerd.runtime.sandbox.v1.Sandbox");
   auto* controller = &sandboxes;
+  auto* waiters = &long_calls;
 
   service.add_blocking<sandbox::CreateSandboxRequest, sandbox::CreateSandboxResponse>(
       "CreateSandbox", [controller](const CallContext&, const sandbox::CreateSandboxRequest& request) {
+        oci::validate_identifier("sandbox id", request.sandbox_id());
+        oci::validate_bundle_path("bundle path", request.bundle_path());
         controller::CreateSandboxRequest create;
         create.id = request.sandbox_id();
         create.bundle = request.bundle_path();
@@ -74,12 +78,20 @@ void register_sandbox_service(transport::ServiceRegistry& registry, controller::
         response.mutable_platform()->set_os_version(platform.os_version);
         return response;
       });
-  service.add_blocking<sandbox::StopSandboxRequest, sandbox::StopSandboxResponse>(
-      "StopSandbox", [controller](const CallContext&, const sandbox::StopSandboxRequest& request) {
+  // StopSandbox may wait out the whole grace period: it runs on a long-call thread, so that a few of them cannot take
+  // every server worker, and the wait ends early when the call is cancelled.
+  add_async<sandbox::StopSandboxRequest>(
+      service, "StopSandbox",
+      [controller, waiters](const CallContext& context, const sandbox::StopSandboxRequest& request,
+                            ResponderPtr responder) {
         const std::chrono::milliseconds grace =
             request.timeout_secs() > 0 ? std::chrono::seconds(request.timeout_secs()) : kDefaultStopGrace;
-        controller->stop(request.sandbox_id(), grace);
-        return sandbox::StopSandboxResponse();
+        waiters->run(context.stop, [controller, id = request.sandbox_id(), grace, responder](std::stop_token stop) {
+          transport::complete_with_errors(*responder, [&] {
+            controller->stop(id, grace, stop);
+            reply(responder, sandbox::StopSandboxResponse());
+          });
+        });
       });
   // WaitSandbox keeps its responder until the sandbox stops instead of holding a worker thread.
   add_async<sandbox::WaitSandboxRequest>(

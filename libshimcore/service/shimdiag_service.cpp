@@ -2,6 +2,7 @@
 #include "shimcore/service/shimdiag_service.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "runhcs/shimdiag/shimdiag.pb.h"
+#include "service/handlers.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/hcs/os_handle.h"
 
@@ -40,7 +42,9 @@ hcs::OsHandle open_stdio(const std::string& path, int flags) {
   return handle;
 }
 
-std::int32_t exec_in_host(const diag::ExecProcessRequest& request) {
+// Runs the request's process to its end, or kills it (its whole process group) once `stop` is requested: the caller
+// went away, its deadline passed or the shim is stopping. Runs on a LongCalls thread, never on a server worker.
+std::int32_t exec_in_host(const diag::ExecProcessRequest& request, std::stop_token stop) {
   if (request.args().empty()) throw make_error(ErrorKind::InvalidArgument, "DiagExecInHost: no args");
   if (request.terminal()) {
     // The process kind has no console to lend a host process; hcsshim refuses a terminal with stderr the same way.
@@ -69,7 +73,8 @@ std::int32_t exec_in_host(const diag::ExecProcessRequest& request) {
   sigset_t none;
   sigemptyset(&none);
   ::posix_spawnattr_setsigmask(&attributes, &none);  // the shim blocks SIGTERM/SIGINT; its children must not
-  ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  ::posix_spawnattr_setpgroup(&attributes, 0);       // its own group, so that cancelling kills what it started too
+  ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
   std::vector<std::string> args(request.args().begin(), request.args().end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
@@ -82,8 +87,19 @@ std::int32_t exec_in_host(const diag::ExecProcessRequest& request) {
     throw make_error(spawned == ENOENT ? ErrorKind::NotFound : ErrorKind::InvalidArgument,
                      "DiagExecInHost: cannot run {}: {}", args.front(), std::strerror(spawned));
   }
+  {
+    // Until the child is reaped its pid (and group id) cannot be reused, so the callback's kill hits only what this
+    // call started: wait without reaping, drop the callback (which waits for a running one), then reap.
+    const std::stop_callback cancel(stop, [pid] { ::kill(-pid, SIGKILL); });
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+  }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (stop.stop_requested() && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+    throw make_error(ErrorKind::Canceled, "DiagExecInHost: {} was killed: the call was cancelled", args.front());
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -116,15 +132,22 @@ std::string thread_dump() {
 
 }  // namespace
 
-void register_shimdiag_service(transport::ServiceRegistry& registry, controller::TaskController& tasks) {
+void register_shimdiag_service(transport::ServiceRegistry& registry, controller::TaskController& tasks,
+                               transport::LongCalls& long_calls) {
   transport::Service service("containerd.runhcs.v1.diag.ShimDiag");
   auto* controller = &tasks;
-  service.add_blocking<diag::ExecProcessRequest, diag::ExecProcessResponse>(
-      "DiagExecInHost", [](const CallContext&, const diag::ExecProcessRequest& request) {
-        diag::ExecProcessResponse response;
-        response.set_exit_code(exec_in_host(request));
-        return response;
-      });
+  auto* waiters = &long_calls;
+  add_async<diag::ExecProcessRequest>(service, "DiagExecInHost",
+                                      [waiters](const CallContext& context, const diag::ExecProcessRequest& request,
+                                                transport::ResponderPtr responder) {
+                                        waiters->run(context.stop, [request, responder](std::stop_token stop) {
+                                          transport::complete_with_errors(*responder, [&] {
+                                            diag::ExecProcessResponse response;
+                                            response.set_exit_code(exec_in_host(request, stop));
+                                            reply(responder, response);
+                                          });
+                                        });
+                                      });
   service.add_blocking<diag::StacksRequest, diag::StacksResponse>("DiagStacks",
                                                                   [](const CallContext&, const diag::StacksRequest&) {
                                                                     diag::StacksResponse response;
@@ -147,8 +170,8 @@ void register_shimdiag_service(transport::ServiceRegistry& registry, controller:
         return response;
       });
   service.add_unary("DiagShare", [](const CallContext&, std::string_view, transport::ResponderPtr responder) {
-    responder->fail({StatusCode::Unimplemented,
-                     "DiagShare: a process-isolated sandbox has no utility VM to share a host path into"});
+    responder->fail(transport::RpcStatus::of(
+        ErrorKind::Unimplemented, "DiagShare: a process-isolated sandbox has no utility VM to share a host path into"));
   });
   service.add_blocking<diag::PidRequest, diag::PidResponse>("DiagPid", [](const CallContext&, const diag::PidRequest&) {
     diag::PidResponse response;

@@ -9,6 +9,7 @@
 #include "service/handlers.h"
 #include "service/statistics.h"
 #include "shimcore/build_info.h"
+#include "shimcore/oci/identifiers.h"
 #include "shimcore/proto_time.h"
 
 namespace shimcore::service {
@@ -34,7 +35,7 @@ containerd::v1::types::Status status_of(controller::ProcessState state) {
 
 void unimplemented(transport::Service& service, const std::string& method) {
   service.add_unary(method, [method](const CallContext&, std::string_view, ResponderPtr responder) {
-    responder->fail({StatusCode::Unimplemented, method + " is not supported by this shim"});
+    responder->fail(transport::RpcStatus::of(ErrorKind::Unimplemented, method + " is not supported by this shim"));
   });
 }
 
@@ -91,6 +92,9 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
         if (!refuse_create.empty()) {
           throw make_error(ErrorKind::Unimplemented, "cannot create task {}: {}", request.id(), refuse_create);
         }
+        // The id becomes a path component, a system id and a line in records `delete` reads back.
+        oci::validate_identifier("task id", request.id());
+        oci::validate_bundle_path("bundle", request.bundle());
         controller::CreateTaskRequest create;
         create.id = request.id();
         create.bundle = request.bundle();
@@ -148,6 +152,7 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
       });
   service.add_blocking<task::ExecProcessRequest, google::protobuf::Empty>(
       "Exec", [controller](const CallContext&, const task::ExecProcessRequest& request) {
+        oci::validate_identifier("exec id", request.exec_id());
         controller::ExecRequest exec;
         exec.id = request.id();
         exec.exec_id = request.exec_id();
@@ -196,9 +201,10 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
         return response;
       });
   service.add_blocking<task::ShutdownRequest, google::protobuf::Empty>(
-      "Shutdown", [controller, request_shutdown](const CallContext&, const task::ShutdownRequest&) {
-        // A shim with tasks left keeps serving (containerd sends Shutdown after each task's Delete).
-        if (controller->task_count() == 0) request_shutdown();
+      "Shutdown", [controller, request_shutdown](const CallContext&, const task::ShutdownRequest& request) {
+        // A shim with tasks left keeps serving (containerd sends Shutdown after each task's Delete), unless the caller
+        // says `now`: then it goes, and its tasks with it (request_shutdown decides; a sandbox shim never goes here).
+        if (request.now() || controller->task_count() == 0) request_shutdown();
         return google::protobuf::Empty();
       });
   service.add_blocking<task::StatsRequest, task::StatsResponse>(

@@ -24,6 +24,7 @@
 #include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
 #include "shimcore/shim/runtime_options.h"
+#include "shimcore/transport/long_calls.h"
 #include "shimcore/transport/ttrpc_server.h"
 
 namespace shimcore::shim {
@@ -138,8 +139,10 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     auto client = hcs::make_default_client();
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
-    controller::TaskController tasks(*client, task_events);
+    controller::TaskController tasks(*client, task_events, flags.namespace_name);
     controller::SandboxController sandbox(*client, tasks, pause_command(kind), host_platform());
+    // After the controllers its calls use, so that it is closed (and its threads joined) before they go.
+    transport::LongCalls long_calls;
     auto registry = std::make_shared<transport::ServiceRegistry>();
     // Only the process kind has its controller so far; the utility-VM kinds answer Create with Unimplemented.
     const std::string refuse_create =
@@ -154,16 +157,26 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
         },
         refuse_create);
     if (kind.isolation == Isolation::Process) {
-      service::register_sandbox_service(*registry, sandbox, [&] { latch.trigger(); });
+      service::register_sandbox_service(*registry, sandbox, long_calls, [&] { latch.trigger(); });
     }
-    service::register_shimdiag_service(*registry, tasks);
+    service::register_shimdiag_service(*registry, tasks, long_calls);
     transport::TtrpcServer server(registry);
     server.listen(flags.socket);
     server.start();
     log(LogLevel::Info, "serving", {{"address", flags.socket}, {"kind", kind.id}});
     latch.wait();
     stopping = true;
-    server.shutdown(std::chrono::seconds(2));
+    const bool drained = server.shutdown(std::chrono::seconds(2));
+    long_calls.close();  // their calls were cancelled with the connections; this joins their threads
+    if (!drained) {
+      // A handler ignored its cancellation: joining it could hang forever, and SIGTERM must end the shim. Tear the
+      // pod and the tasks down, then leave without running the destructors that would wait for that worker.
+      log(LogLevel::Error, "a call did not end when cancelled; exiting without waiting for it");
+      if (const auto id = sandbox.served_id()) sandbox.shutdown(*id);
+      tasks.shutdown();
+      publisher.close(std::chrono::seconds(2));
+      ::_exit(1);
+    }
     if (const auto id = sandbox.served_id()) sandbox.shutdown(*id);  // SIGTERM: the pod goes with the shim
     tasks.shutdown();
     publisher.close(std::chrono::seconds(2));

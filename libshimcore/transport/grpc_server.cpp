@@ -161,7 +161,7 @@ class CallState final : public StreamWriter {
 class UnaryResponder final : public Responder {
  public:
   explicit UnaryResponder(std::shared_ptr<CallState> call) : call_(std::move(call)) {}
-  ~UnaryResponder() override { call_->fail({StatusCode::Internal, "handler returned no answer"}); }
+  ~UnaryResponder() override { call_->fail(RpcStatus::of(ErrorKind::Internal, "handler returned no answer")); }
   UnaryResponder(const UnaryResponder&) = delete;
   UnaryResponder& operator=(const UnaryResponder&) = delete;
 
@@ -204,7 +204,7 @@ class CallReactor final : public grpc::ServerGenericBidiReactor {
   void OnReadDone(bool ok) override {
     if (!ok) {
       // The client half-closed without a request (a cancelled call also lands here; then the answer is ignored).
-      call_->fail({StatusCode::Internal, "no request message"});
+      call_->fail(RpcStatus::of(ErrorKind::Internal, "no request message"));
       return;
     }
     dispatch(call_, *method_, std::move(call_context_), to_bytes(request_));
@@ -240,9 +240,9 @@ class CallReactor final : public grpc::ServerGenericBidiReactor {
       } catch (const Error& error) {
         call->fail(RpcStatus::from_error(error));
       } catch (const std::exception& error) {
-        call->fail({StatusCode::Unknown, error.what()});
+        call->fail(RpcStatus::of(ErrorKind::Unknown, error.what()));
       } catch (...) {
-        call->fail({StatusCode::Unknown, "unknown exception"});
+        call->fail(RpcStatus::of(ErrorKind::Unknown, "unknown exception"));
       }
     });
   }

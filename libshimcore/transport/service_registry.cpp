@@ -58,9 +58,9 @@ std::vector<std::string> ServiceRegistry::service_names() const {
 
 Lookup lookup_method(const ServiceRegistry& registry, std::string_view service, std::string_view method) {
   const Service* found = registry.find_service(service);
-  if (found == nullptr) return {nullptr, {StatusCode::Unimplemented, "service " + std::string(service)}};
+  if (found == nullptr) return {nullptr, RpcStatus::of(ErrorKind::Unimplemented, "service " + std::string(service))};
   const Method* entry = found->find(method);
-  if (entry == nullptr) return {nullptr, {StatusCode::Unimplemented, "method " + std::string(method)}};
+  if (entry == nullptr) return {nullptr, RpcStatus::of(ErrorKind::Unimplemented, "method " + std::string(method))};
   return {entry, {}};
 }
 
@@ -70,9 +70,9 @@ void complete_with_errors(Responder& responder, const std::function<void()>& bod
   } catch (const Error& error) {
     responder.fail(RpcStatus::from_error(error));
   } catch (const std::exception& error) {
-    responder.fail({StatusCode::Unknown, error.what()});
+    responder.fail(RpcStatus::of(ErrorKind::Unknown, error.what()));
   } catch (...) {
-    responder.fail({StatusCode::Unknown, "unknown exception"});
+    responder.fail(RpcStatus::of(ErrorKind::Unknown, "unknown exception"));
   }
 }
 

@@ -52,7 +52,7 @@ class StreamConnection final : public ClientConnection, public std::enable_share
 
   void submit(const std::shared_ptr<PendingCall>& call, std::string request_bytes) override {
     if (closed_) {
-      answer(*call, {{StatusCode::Unavailable, "ttrpc: connection closed"}, {}});
+      answer(*call, {RpcStatus::of(ErrorKind::Unavailable, "ttrpc: connection closed"), {}});
       return;
     }
     call->stream_id = next_stream_id_;
@@ -76,7 +76,8 @@ class StreamConnection final : public ClientConnection, public std::enable_share
     closed_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
-    for (auto& [stream_id, call] : pending_) answer(*call, {{StatusCode::Unavailable, std::string(reason)}, {}});
+    for (auto& [stream_id, call] : pending_)
+      answer(*call, {RpcStatus::of(ErrorKind::Unavailable, std::string(reason)), {}});
     pending_.clear();
     write_queue_.clear();
   }
@@ -131,7 +132,7 @@ class StreamConnection final : public ClientConnection, public std::enable_share
       pending_.erase(it);
       ::ttrpc::Response response;
       if (frame->oversized || !response.ParseFromString(frame->data)) {
-        answer(*call, {{StatusCode::Internal, "ttrpc: malformed response from server"}, {}});
+        answer(*call, {RpcStatus::of(ErrorKind::Internal, "ttrpc: malformed response from server"), {}});
         continue;
       }
       CallResult result;
@@ -270,7 +271,7 @@ CallResult TtrpcClient::call(std::string_view service, std::string_view method, 
   });
   if (options.timeout && result.wait_for(*options.timeout) != std::future_status::ready) {
     asio::post(impl_->io, [connection, pending] { connection->abandon(pending); });
-    return {{StatusCode::DeadlineExceeded, "ttrpc: deadline exceeded"}, {}};
+    return {RpcStatus::of(ErrorKind::DeadlineExceeded, "ttrpc: deadline exceeded"), {}};
   }
   return result.get();
 }

@@ -29,6 +29,13 @@
 #include "shimcore/transport/ttrpc_session.h"
 #include "shimcore/transport/unix_socket.h"
 
+#if defined(__SANITIZE_ADDRESS__) && __has_include(<sanitizer/lsan_interface.h>)
+#include <sanitizer/lsan_interface.h>
+#define SHIMCORE_HAS_LSAN 1
+#else
+#define SHIMCORE_HAS_LSAN 0
+#endif
+
 namespace shimcore::transport {
 
 namespace asio = boost::asio;
@@ -76,7 +83,7 @@ class ServerCall final : public Responder, public StreamWriter {
   void cancel() { stop_.request_stop(); }
   void expire() {
     stop_.request_stop();
-    fail({StatusCode::DeadlineExceeded, "deadline exceeded"});
+    fail(RpcStatus::of(ErrorKind::DeadlineExceeded, "deadline exceeded"));
   }
   std::stop_token stop_token() const { return stop_.get_token(); }
   bool done() const { return done_.load(); }
@@ -101,10 +108,10 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
         io(static_cast<int>(std::max<std::size_t>(1, options.io_threads))),
         worker_count(std::max<std::size_t>(1, options.worker_threads)),
         workers_named(static_cast<std::ptrdiff_t>(worker_count)),
-        workers(worker_count) {
+        workers(std::make_unique<asio::thread_pool>(worker_count)) {
     // Names the pool's threads: one task per thread that holds it until every thread has taken one.
     for (std::size_t i = 0; i < worker_count; ++i) {
-      asio::post(workers, [this] {
+      asio::post(*workers, [this] {
         set_thread_name("ttrpc-worker");
         workers_named.arrive_and_wait();
       });
@@ -134,7 +141,8 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   // Runs one call on the worker pool.
   void dispatch(const std::shared_ptr<ServerCall>& call, const Method& method, CallContext context,
                 std::string payload) {
-    asio::post(workers, [call, &method, context = std::move(context), payload = std::move(payload)] {
+    asio::post(*workers, [this, call, &method, context = std::move(context), payload = std::move(payload)] {
+      const BusyWorker busy(*this);
       if (method.unary) {
         const ResponderPtr responder = call;
         complete_with_errors(*responder, [&] { method.unary(context, payload, responder); });
@@ -146,10 +154,29 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
       } catch (const Error& error) {
         call->fail(RpcStatus::from_error(error));
       } catch (const std::exception& error) {
-        call->fail({StatusCode::Unknown, error.what()});
+        call->fail(RpcStatus::of(ErrorKind::Unknown, error.what()));
       }
     });
   }
+
+  // Counts a worker inside a handler, so that shutdown can tell a pool that will join from one that would hang.
+  class BusyWorker {
+   public:
+    explicit BusyWorker(ServerState& state) : state_(state) {
+      const std::lock_guard lock(state_.mutex);
+      ++state_.busy_workers;
+    }
+    ~BusyWorker() {
+      const std::lock_guard lock(state_.mutex);
+      --state_.busy_workers;
+      state_.changed.notify_all();
+    }
+    BusyWorker(const BusyWorker&) = delete;
+    BusyWorker& operator=(const BusyWorker&) = delete;
+
+   private:
+    ServerState& state_;
+  };
 
   std::shared_ptr<const ServiceRegistry> registry;
   TtrpcServerOptions options;
@@ -157,18 +184,20 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   std::size_t worker_count;
   // A member, not a local of the constructor: a worker may still be inside arrive_and_wait when wait() returns.
   std::latch workers_named;
-  asio::thread_pool workers;
+  // Owned, and joined by shutdown(); released unjoined only when a handler outlives the cancel bound (see shutdown).
+  std::unique_ptr<asio::thread_pool> workers;
   std::mutex mutex;
   std::condition_variable changed;
   std::set<std::shared_ptr<ConnectionBase>> connections;
   std::size_t in_flight = 0;
+  std::size_t busy_workers = 0;  // workers inside a handler
   bool stopping = false;
 };
 
 ServerCall::~ServerCall() {
   // A handler that dropped its responder without answering still owes the client an answer.
   if (!done_.load())
-    finish(ttrpc::encode_response(stream_id_, {StatusCode::Internal, "handler returned no answer"}, {}));
+    finish(ttrpc::encode_response(stream_id_, RpcStatus::of(ErrorKind::Internal, "handler returned no answer"), {}));
 }
 
 void ServerCall::finish(std::string frame) {
@@ -243,7 +272,10 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
     context.metadata = std::move(incoming.metadata);
     context.stop = call->stop_token();
     if (incoming.timeout_nano > 0) {
-      context.deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(incoming.timeout_nano);
+      // Clamped before the addition: now() + INT64_MAX ns overflows (undefined, and in practice a past deadline).
+      const std::chrono::nanoseconds timeout =
+          std::min(std::chrono::nanoseconds(incoming.timeout_nano), server_.options.max_timeout);
+      context.deadline = std::chrono::steady_clock::now() + timeout;
       auto timer = std::make_unique<asio::steady_timer>(stream_.get_executor(), *context.deadline);
       timer->async_wait([weak = std::weak_ptr<ServerCall>(call)](const boost::system::error_code& error) {
         if (error) return;  // cancelled: the call finished first
@@ -424,10 +456,10 @@ class TtrpcServer::Impl {
     }
   }
 
-  void shutdown(std::chrono::milliseconds grace) {
+  bool shutdown(std::chrono::milliseconds grace) {
     {
       const std::lock_guard lock(state.mutex);
-      if (state.stopping) return;
+      if (state.stopping) return drained;
       state.stopping = true;
     }
     // Stop accepting: the acceptors belong to the I/O threads once started.
@@ -457,12 +489,28 @@ class TtrpcServer::Impl {
       std::unique_lock lock(state.mutex);
       state.changed.wait_for(lock, std::chrono::seconds(2), [this] { return state.connections.empty(); });
     }
+    // Closing the connections requested stop on every call; handlers that honour it return promptly.
+    {
+      std::unique_lock lock(state.mutex);
+      drained = state.changed.wait_for(lock, state.options.cancel_bound, [this] { return state.busy_workers == 0; });
+    }
     work.reset();
     state.io.stop();
     io_threads.clear();  // joins
-    state.workers.join();
+    state.workers->stop();
+    if (drained) {
+      state.workers->join();
+    } else {
+      // A handler ignores its stop token. Joining would hang shutdown (and SIGTERM) for as long as it runs, so its
+      // pool is given up: the threads end after their current handler, and the process is expected to exit first.
+      abandoned_workers = state.workers.release();
+#if SHIMCORE_HAS_LSAN
+      __lsan_ignore_object(abandoned_workers);  // deliberate: destroying it would join the stuck thread
+#endif
+    }
     const std::lock_guard lock(state.mutex);
     state.connections.clear();
+    return drained;
   }
 
 #ifndef _WIN32
@@ -536,6 +584,9 @@ class TtrpcServer::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::jthread> io_threads;
   bool started = false;
+  bool drained = true;
+  // Set only when shutdown abandons a pool whose handler would not end; kept to say so, deliberately never deleted.
+  asio::thread_pool* abandoned_workers = nullptr;
 };
 
 TtrpcServer::TtrpcServer(std::shared_ptr<const ServiceRegistry> registry, TtrpcServerOptions options)
@@ -545,7 +596,7 @@ TtrpcServer::~TtrpcServer() = default;
 
 void TtrpcServer::listen(const std::string& address) { impl_->listen(address); }
 void TtrpcServer::start() { impl_->start(); }
-void TtrpcServer::shutdown(std::chrono::milliseconds grace) { impl_->shutdown(grace); }
+bool TtrpcServer::shutdown(std::chrono::milliseconds grace) { return impl_->shutdown(grace); }
 
 std::size_t TtrpcServer::connection_count() const {
   const std::lock_guard lock(impl_->state.mutex);

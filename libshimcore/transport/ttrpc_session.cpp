@@ -18,7 +18,7 @@ std::string encode_response(std::uint32_t stream_id, const RpcStatus& status, st
   if (bytes.size() > kMaxDataSize) {
     // An answer too large for one frame becomes an error the client can read.
     ::ttrpc::Response too_large;
-    too_large.mutable_status()->set_code(static_cast<std::int32_t>(StatusCode::ResourceExhausted));
+    too_large.mutable_status()->set_code(static_cast<std::int32_t>(to_status_code(ErrorKind::ResourceExhausted)));
     too_large.mutable_status()->set_message(
         fmt::format("response of {} bytes exceeds the {} byte frame limit", bytes.size(), kMaxDataSize));
     bytes = too_large.SerializeAsString();
@@ -30,8 +30,8 @@ std::string encode_data(std::uint32_t stream_id, std::uint8_t flags, std::string
   return encode_frame(stream_id, MessageType::Data, flags, payload);
 }
 
-void ServerSession::reject(std::uint32_t stream_id, StatusCode code, std::string message) {
-  hooks_.send(encode_response(stream_id, RpcStatus{code, std::move(message)}, {}));
+void ServerSession::reject(std::uint32_t stream_id, ErrorKind kind, std::string message) {
+  hooks_.send(encode_response(stream_id, RpcStatus::of(kind, std::move(message)), {}));
 }
 
 ServerSession::Verdict ServerSession::on_frame(const Frame& frame) {
@@ -46,41 +46,41 @@ ServerSession::Verdict ServerSession::on_frame(const Frame& frame) {
 ServerSession::Verdict ServerSession::on_request(const Frame& frame) {
   const std::uint32_t stream_id = frame.header.stream_id;
   if (frame.oversized) {
-    reject(stream_id, StatusCode::ResourceExhausted,
+    reject(stream_id, ErrorKind::ResourceExhausted,
            fmt::format("message length {} exceeds maximum message size of {}", frame.header.length, kMaxDataSize));
     return Verdict::Continue;
   }
   if (stream_id % 2 != 1) {
-    reject(stream_id, StatusCode::InvalidArgument, "StreamID must be odd for client initiated streams");
+    reject(stream_id, ErrorKind::InvalidArgument, "StreamID must be odd for client initiated streams");
     return Verdict::Continue;
   }
   if (stream_id <= last_stream_id_) {
-    reject(stream_id, StatusCode::InvalidArgument, "StreamID cannot be re-used and must increment");
+    reject(stream_id, ErrorKind::InvalidArgument, "StreamID cannot be re-used and must increment");
     return Verdict::Continue;
   }
   last_stream_id_ = stream_id;
 
   ::ttrpc::Request request;
   if (!request.ParseFromString(frame.data)) {
-    reject(stream_id, StatusCode::InvalidArgument, "invalid ttrpc request: cannot decode ttrpc.Request");
+    reject(stream_id, ErrorKind::InvalidArgument, "invalid ttrpc request: cannot decode ttrpc.Request");
     return Verdict::Continue;
   }
   if ((frame.header.flags & kFlagRemoteOpen) != 0) {
-    reject(stream_id, StatusCode::Unimplemented, "client streaming is not supported by this server");
+    reject(stream_id, ErrorKind::Unimplemented, "client streaming is not supported by this server");
     return Verdict::Continue;
   }
   const Lookup lookup = lookup_method(registry_, request.service(), request.method());
   if (lookup.method == nullptr) {
-    reject(stream_id, lookup.status.code, lookup.status.message);
+    hooks_.send(encode_response(stream_id, lookup.status, {}));
     return Verdict::Continue;
   }
   if (active_.size() >= max_active_streams_) {
-    reject(stream_id, StatusCode::ResourceExhausted,
+    reject(stream_id, ErrorKind::ResourceExhausted,
            fmt::format("too many concurrent calls on one connection (limit {})", max_active_streams_));
     return Verdict::Continue;
   }
   if (request.timeout_nano() < 0) {
-    reject(stream_id, StatusCode::InvalidArgument, "negative timeout_nano");
+    reject(stream_id, ErrorKind::InvalidArgument, "negative timeout_nano");
     return Verdict::Continue;
   }
 
@@ -103,7 +103,7 @@ ServerSession::Verdict ServerSession::on_data(const Frame& frame) {
   if (!active_.contains(stream_id)) {
     // ttrpc answers data for a stream it does not know, unless the frame carries nothing.
     if ((frame.header.flags & kFlagNoData) == 0) {
-      reject(stream_id, StatusCode::InvalidArgument, fmt::format("StreamID {} is not an open stream", stream_id));
+      reject(stream_id, ErrorKind::InvalidArgument, fmt::format("StreamID {} is not an open stream", stream_id));
     }
     return Verdict::Continue;
   }

@@ -13,8 +13,10 @@ namespace shimcore::service {
 inline constexpr std::string_view kStatisticsTypeUrl = "containerd.runhcs.stats.v1.Statistics";
 
 // Registers containerd.task.v3.Task and its v2 alias. `request_shutdown` is called when Task.Shutdown finds no task
-// left (the shim then exits); it must not block. A non-empty `refuse_create` makes Create answer Unimplemented with
-// that reason (a shim kind whose controller is not built yet still answers Connect, State, Pids and Shutdown).
+// left or says `now` (the shim then exits, its tasks torn down); it must not block. Create and Exec refuse ids that
+// break containerd's identifier rules, and a relative bundle, with InvalidArgument. A non-empty `refuse_create` makes
+// Create answer Unimplemented with that reason (a shim kind whose controller is not built yet still answers Connect,
+// State, Pids and Shutdown).
 void register_task_service(transport::ServiceRegistry& registry, controller::TaskController& tasks,
                            std::function<void()> request_shutdown, std::string refuse_create = {});
 

@@ -26,7 +26,10 @@ struct RpcStatus {
 
   bool ok() const noexcept { return code == StatusCode::Ok; }
   // The one place an errdefs kind becomes a status code (through to_status_code).
-  static RpcStatus from_error(const Error& error) { return {to_status_code(error.kind()), error.what()}; }
+  static RpcStatus from_error(const Error& error) { return of(error.kind(), error.what()); }
+  // A status the transport itself decides (an unknown method, a malformed frame): named by its errdefs kind so that it
+  // goes through the same table as every handler error.
+  static RpcStatus of(ErrorKind kind, std::string message) { return {to_status_code(kind), std::move(message)}; }
 };
 
 // What a handler may know about the call besides its request.

@@ -21,6 +21,12 @@ struct TtrpcServerOptions {
   // Unix sockets: file mode of the socket and whether peers must run as our effective uid (SO_PEERCRED).
   unsigned socket_mode = 0600;
   bool require_same_user = true;
+  // How long shutdown() waits, once it has cancelled the calls still running, for their handlers to return. A handler
+  // that ignores its stop token past this bound is abandoned (shutdown returns false) instead of hanging the shim.
+  std::chrono::milliseconds cancel_bound = std::chrono::seconds(2);
+  // Longest deadline a call may ask for (timeout_nano); a larger one is clamped to it rather than overflowing the
+  // clock (ttrpc allows any int64).
+  std::chrono::nanoseconds max_timeout = std::chrono::hours(24 * 365);
 };
 
 class TtrpcServer {
@@ -35,9 +41,11 @@ class TtrpcServer {
   void listen(const std::string& address);
   // Starts the I/O and worker threads; returns at once.
   void start();
-  // Stops accepting, lets in-flight calls finish for up to `grace` (they see their stop token requested when it
-  // runs out), then closes every connection and joins all threads. Idempotent.
-  void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
+  // Stops accepting, lets in-flight calls finish for up to `grace`, then closes every connection (running handlers see
+  // their stop token requested) and waits up to options.cancel_bound for those handlers to return. Returns true when
+  // every thread was joined; false when a handler was still running at the bound: its worker thread is then abandoned
+  // (never joined, not even by the destructor), and the caller should end the process. Idempotent.
+  bool shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
 
   std::size_t connection_count() const;
   std::size_t in_flight_calls() const;

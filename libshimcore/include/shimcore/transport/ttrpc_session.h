@@ -48,7 +48,7 @@ class ServerSession {
  private:
   Verdict on_request(const Frame& frame);
   Verdict on_data(const Frame& frame);
-  void reject(std::uint32_t stream_id, StatusCode code, std::string message);
+  void reject(std::uint32_t stream_id, ErrorKind kind, std::string message);
 
   const ServiceRegistry& registry_;
   Hooks hooks_;
