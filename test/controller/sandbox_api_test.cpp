@@ -2,12 +2,15 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <fmt/format.h>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 #include <filesystem>
 #include <fstream>
+
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "containerd/runtime/sandbox/v1/sandbox.pb.h"
 #include "containerd/task/v3/shim.pb.h"
@@ -257,4 +260,121 @@ TEST_CASE("delete after a sandbox shim was killed removes its pause and member p
   };
   CHECK(eventually([&] { return gone(pause.pid()) && gone(member.pid()); }));
   CHECK(fs::is_empty(dir.path / "hcs"));
+}
+
+namespace {
+
+// The pid a DiagExecInHost script wrote to `file`, once it has.
+std::optional<pid_t> pid_in(const fs::path& file) {
+  std::ifstream in(file);
+  pid_t pid = 0;
+  if (in >> pid && pid > 0) return pid;
+  return std::nullopt;
+}
+
+bool running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  return !line.empty() && line.find(") Z") == std::string::npos;
+}
+
+diag::ExecProcessRequest sleeper(const fs::path& pid_file) {
+  diag::ExecProcessRequest exec;
+  for (const char* arg : {"/bin/sh", "-c"}) exec.add_args(arg);
+  exec.add_args("echo $$ > " + pid_file.string() + "; exec sleep 600");
+  exec.set_workdir("/");
+  return exec;
+}
+
+}  // namespace
+
+TEST_CASE("long DiagExecInHost calls do not take the workers from Task RPCs, and end when cancelled",
+          "[sandbox][api]") {
+  StartedShim pod("shimcore-sblong-");
+  // More long calls than the server has workers (four): before, they held every worker and Connect never answered.
+  constexpr int kLongCalls = 6;
+  std::vector<std::future<shimcore::transport::CallResult>> calls;
+  std::vector<fs::path> pid_files;
+  std::vector<std::unique_ptr<shimcore::transport::TtrpcClient>> clients;
+  for (int i = 0; i < kLongCalls; ++i) {
+    pid_files.push_back(pod.dir.path / fmt::format("sleeper-{}.pid", i));
+    clients.push_back(std::make_unique<shimcore::transport::TtrpcClient>(pod.address));
+    auto* caller = clients.back().get();
+    const std::string request = sleeper(pid_files.back()).SerializeAsString();
+    calls.push_back(std::async(std::launch::async, [caller, request] {
+      return caller->call(kDiagService, "DiagExecInHost", request, {std::chrono::seconds(60), {}});
+    }));
+  }
+  std::vector<pid_t> sleepers;
+  for (const auto& file : pid_files) {
+    REQUIRE(eventually([&] { return pid_in(file).has_value(); }));
+    sleepers.push_back(*pid_in(file));
+  }
+  // Every long call is in flight; a Task RPC is still answered.
+  const auto connected = pod.client->call<containerd::task::v3::ConnectResponse>(
+      "containerd.task.v3.Task", "Connect", containerd::task::v3::ConnectRequest(), kFiveSeconds);
+  CHECK(connected.shim_pid() > 0);
+  for (const pid_t pid : sleepers) CHECK(running(pid));
+
+  // A caller that goes away cancels its call: the process it started is killed, not left to run for ten minutes.
+  clients.front().reset();
+  CHECK(calls.front().get().status.code == StatusCode::Unavailable);
+  CHECK(eventually([&] { return !running(sleepers.front()); }));
+  for (std::size_t i = 1; i < sleepers.size(); ++i) CHECK(running(sleepers[i]));
+
+  // SIGTERM ends the shim with the other calls in flight, and their processes with it.
+  const auto shim_pid =
+      pod.client->call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), kFiveSeconds).pid();
+  REQUIRE(::kill(shim_pid, SIGTERM) == 0);
+  CHECK(eventually([&] { return ::kill(shim_pid, 0) != 0; }, std::chrono::seconds(20)));
+  for (std::size_t i = 1; i < calls.size(); ++i) CHECK(calls[i].get().status.code == StatusCode::Unavailable);
+  for (const pid_t pid : sleepers) CHECK(eventually([&] { return !running(pid); }));
+}
+
+TEST_CASE("ids and bundles that break containerd's identifier rules are InvalidArgument at the RPC edge",
+          "[sandbox][api]") {
+  StartedShim pod("shimcore-sbids-");
+  shimcore::transport::TtrpcClient& client = *pod.client;
+  sandbox::CreateSandboxRequest create;
+  create.set_bundle_path(pod.bundle.string());
+  for (const std::string& bad : {std::string("pod1\tpod1@pause"), std::string("pod1\n"), std::string("../pod1"),
+                                std::string(), std::string(77, 'a')}) {
+    create.set_sandbox_id(bad);
+    const auto refused = client.call(kSandboxService, "CreateSandbox", create.SerializeAsString(), kFiveSeconds);
+    CHECK(refused.status.code == StatusCode::InvalidArgument);
+    CHECK_THAT(refused.status.message, ContainsSubstring("sandbox id"));
+  }
+  create.set_sandbox_id("pod1");
+  create.set_bundle_path("relative/bundle");
+  CHECK(client.call(kSandboxService, "CreateSandbox", create.SerializeAsString(), kFiveSeconds).status.code ==
+        StatusCode::InvalidArgument);
+  create.set_bundle_path(pod.bundle.string());
+  client.call<sandbox::CreateSandboxResponse>(kSandboxService, "CreateSandbox", create, kFiveSeconds);
+  sandbox::StartSandboxRequest start;
+  start.set_sandbox_id("pod1");
+  client.call<sandbox::StartSandboxResponse>(kSandboxService, "StartSandbox", start, kFiveSeconds);
+
+  containerd::task::v3::CreateTaskRequest task;
+  task.set_bundle((pod.dir.path / "c1").string());
+  for (const char* bad : {"c1\tpod1@pause", "c1\n/etc", "-c1", "c1..x"}) {
+    task.set_id(bad);
+    const auto refused = client.call("containerd.task.v3.Task", "Create", task.SerializeAsString(), kFiveSeconds);
+    CHECK(refused.status.code == StatusCode::InvalidArgument);
+    CHECK_THAT(refused.status.message, ContainsSubstring("task id"));
+  }
+  task.set_id("c1");
+  task.set_bundle("c1");
+  CHECK(client.call("containerd.task.v3.Task", "Create", task.SerializeAsString(), kFiveSeconds).status.code ==
+        StatusCode::InvalidArgument);
+  containerd::task::v3::ExecProcessRequest exec;
+  exec.set_id("c1");
+  exec.set_exec_id("e1\t");
+  exec.mutable_spec()->set_value(R"({"args":["/bin/true"],"cwd":"/"})");
+  const auto bad_exec = client.call("containerd.task.v3.Task", "Exec", exec.SerializeAsString(), kFiveSeconds);
+  CHECK(bad_exec.status.code == StatusCode::InvalidArgument);
+  CHECK_THAT(bad_exec.status.message, ContainsSubstring("exec id"));
+  // Nothing was admitted: the members file names the pause system only.
+  std::ifstream members(pod.bundle / "shimcore-members");
+  CHECK(nlohmann::json::parse(members) == nlohmann::json::parse(R"([{"system":"pod1@pause","bundle":""}])"));
 }
