@@ -66,14 +66,20 @@ std::vector<std::string> pause_command(const SandboxKind& kind) {
   return {error ? std::string(kind.binary_name) : self.string(), "pause"};
 }
 
-// What the pod's containers run on. The emulator runs the host's own binaries, so on Linux that is the host.
-controller::SandboxPlatform host_platform() {
-#if defined(_WIN32)
-  return {"windows", "amd64", ""};
-#elif defined(__aarch64__)
-  return {"linux", "arm64", ""};
+// What the pod's containers run on: containerd picks image platforms by it. With real HCS that is the kind's guest
+// OS (windows for the process and WCOW kinds, linux for LCOW). The Linux emulator runs the host's own binaries in
+// place of the guest's, so there it is the host: a shim built for the emulator answers linux whatever its kind's
+// guest_os says, because a Windows image could not run there. This is the one place the two are reconciled.
+controller::SandboxPlatform host_platform([[maybe_unused]] const SandboxKind& kind) {
+#if defined(__aarch64__) || defined(_M_ARM64)
+  constexpr const char* architecture = "arm64";
 #else
-  return {"linux", "amd64", ""};
+  constexpr const char* architecture = "amd64";
+#endif
+#if defined(_WIN32)
+  return {std::string(kind.guest_os), architecture, ""};
+#else
+  return {"linux", architecture, ""};
 #endif
 }
 
@@ -140,7 +146,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
     controller::TaskController tasks(*client, task_events, flags.namespace_name);
-    controller::SandboxController sandbox(*client, tasks, pause_command(kind), host_platform());
+    controller::SandboxController sandbox(*client, tasks, pause_command(kind), host_platform(kind));
     // After the controllers its calls use, so that it is closed (and its threads joined) before they go.
     transport::LongCalls long_calls;
     auto registry = std::make_shared<transport::ServiceRegistry>();

@@ -16,7 +16,9 @@ struct SandboxKind {
   std::string_view id;            // "lcow", "wcow", "process" (hcsshim's build tag)
   std::string_view binary_name;   // containerd-shim-<id>-v2: what containerd resolves runtime_type to
   std::string_view runtime_type;  // io.containerd.<id>.v2: the runtime name operators put in containerd's config
-  std::string_view guest_os;      // OCI/containerd platform OS of the containers it runs: "linux" or "windows"
+  // OCI/containerd platform OS of the containers it runs in production: "linux" or "windows". On the Linux emulator
+  // the Sandbox API's Platform answers linux for every kind (see host_platform in shim/serve.cpp).
+  std::string_view guest_os;
   Isolation isolation;
   std::string_view summary;  // one line for -h
 };
