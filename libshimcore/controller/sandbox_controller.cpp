@@ -453,4 +453,27 @@ hcs::schema::Statistics SandboxController::statistics(const std::string& id) { r
 bool SandboxController::serving() { return impl_->served_id().has_value(); }
 std::optional<std::string> SandboxController::served_id() { return impl_->served_id(); }
 
+std::vector<SandboxMember> read_sandbox_members(const std::string& bundle, bool* malformed) {
+  if (malformed != nullptr) *malformed = false;
+  std::vector<SandboxMember> members;
+  std::ifstream in(fs::path(bundle) / kSandboxMembersFile);
+  if (!in) return members;
+  const json entries = json::parse(in, nullptr, false);
+  bool bad = !entries.is_array();
+  if (!bad) {
+    for (const json& entry : entries) {
+      const bool well_formed = entry.is_object() && entry.contains("system") && entry["system"].is_string() &&
+                               !entry["system"].get_ref<const std::string&>().empty() && entry.contains("bundle") &&
+                               entry["bundle"].is_string();
+      if (!well_formed) {
+        bad = true;
+        continue;
+      }
+      members.push_back({entry["system"].get<std::string>(), entry["bundle"].get<std::string>()});
+    }
+  }
+  if (malformed != nullptr) *malformed = bad;
+  return members;
+}
+
 }  // namespace shimcore::controller

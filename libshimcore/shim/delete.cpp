@@ -32,11 +32,15 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
   // A sandbox shim also made a pause container and its members' containers, listed in the bundle as it went.
   std::vector<std::string> ids{flags.id};
   std::vector<fs::path> bundles{bundle};
-  std::ifstream members(bundle / controller::kSandboxMembersFile);
-  for (std::string line; std::getline(members, line);) {
-    const auto tab = line.find('\t');
-    ids.push_back(line.substr(0, tab));
-    if (tab != std::string::npos && tab + 1 < line.size()) bundles.emplace_back(line.substr(tab + 1));
+  bool malformed_members = false;
+  for (const controller::SandboxMember& member :
+       controller::read_sandbox_members(bundle.string(), &malformed_members)) {
+    ids.push_back(member.system);
+    if (!member.bundle.empty()) bundles.emplace_back(member.bundle);
+  }
+  if (malformed_members) {
+    err << format_log_line(LogLevel::Warn, "the sandbox members file is malformed: cleaning up what it names",
+                           {{"file", (bundle / controller::kSandboxMembersFile).string()}});
   }
   std::size_t killed = 0;
   const std::vector<std::string> systems =

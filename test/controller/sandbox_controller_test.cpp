@@ -293,3 +293,28 @@ TEST_CASE("without a served sandbox, a sandbox task holds its pod and goes last"
   f.tasks->remove("p", "");
   CHECK(f.tasks->task_count() == 0);
 }
+
+TEST_CASE("delete's reader of the members file takes what is well formed and never throws", "[sandbox]") {
+  TempDir dir{"shimcore-members-"};
+  const fs::path file = dir.path / kSandboxMembersFile;
+  bool malformed = true;
+  CHECK(read_sandbox_members(dir.path.string(), &malformed).empty());  // no file: no members
+  CHECK_FALSE(malformed);
+  std::ofstream(file) << R"([{"system":"pod1@pause","bundle":""},{"system":"c1","bundle":"/b/c\t1\nx"}])";
+  auto members = read_sandbox_members(dir.path.string(), &malformed);
+  REQUIRE(members.size() == 2);
+  CHECK(members[1].system == "c1");
+  CHECK(members[1].bundle == "/b/c\t1\nx");
+  CHECK_FALSE(malformed);
+  for (const char* bad : {"pod1@pause\t\n", "{}", "[1,null,{\"system\":7,\"bundle\":\"\"}]",
+                          "[{\"system\":\"\",\"bundle\":\"\"}]", "[{\"system\":\"c1\"}]", "\xff\xfe"}) {
+    std::ofstream(file, std::ios::trunc) << bad;
+    CHECK(read_sandbox_members(dir.path.string(), &malformed).empty());
+    CHECK(malformed);
+  }
+  std::ofstream(file, std::ios::trunc) << R"([{"system":"c1","bundle":"/b"},"junk"])";
+  members = read_sandbox_members(dir.path.string(), &malformed);
+  REQUIRE(members.size() == 1);
+  CHECK(members[0].system == "c1");
+  CHECK(malformed);
+}

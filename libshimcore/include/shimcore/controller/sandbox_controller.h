@@ -92,4 +92,13 @@ class SandboxController {
 // A JSON array, rewritten whole on every change: [{"system": "<HCS system id>", "bundle": "<task bundle or empty>"}].
 inline constexpr const char* kSandboxMembersFile = "shimcore-members";
 
+struct SandboxMember {
+  std::string system;  // HCS system id
+  std::string bundle;  // the member task's bundle; empty for the pause container
+};
+// Reads <bundle>/kSandboxMembersFile for `delete`. Never throws: a missing file is no members, and a file that is not
+// such an array (a crash cannot leave one, the writes are atomic, but someone may edit it) yields the entries that
+// are well formed, with `malformed` set.
+std::vector<SandboxMember> read_sandbox_members(const std::string& bundle, bool* malformed = nullptr);
+
 }  // namespace shimcore::controller
