@@ -285,25 +285,40 @@ TEST_CASE("close waits for a callback running on another thread, but not for its
   CHECK(self->signal(ProcessExit{}));
 }
 
-TEST_CASE("signal_after releases waiters after the grace period unless the exit came first", "[computecore]") {
+TEST_CASE("a DelayedSignal releases waiters after the grace period unless the exit came first", "[computecore]") {
+  // Every outcome below is decided by order (signal first, then join), never by how long something took.
   auto latch = std::make_shared<cc::ExitLatch<ProcessExit>>();
-  cc::signal_after(std::weak_ptr(latch), 20ms, cc::process_exit_from_failure(hresult::kInvalidState, kPid));
+  const cc::DelayedSignal<ProcessExit> forcing{std::weak_ptr(latch), 0ms,
+                                               cc::process_exit_from_failure(hresult::kInvalidState, kPid)};
   const auto forced = latch->wait(5s);
   REQUIRE(forced.has_value());
   CHECK(forced->exit_code == cc::kUnknownExitCode);
   CHECK(static_cast<std::uint32_t>(forced->last_wait_result) == hresult::kInvalidState);
 
+  // The real exit first: the forced one, given afterwards, does not replace it.
   auto real = std::make_shared<cc::ExitLatch<ProcessExit>>();
-  cc::signal_after(std::weak_ptr(real), 20ms, cc::process_exit_from_failure(hresult::kInvalidState, kPid));
   real->signal(ProcessExit{kPid, 0, 0});
-  std::this_thread::sleep_for(60ms);
+  cc::DelayedSignal<ProcessExit> late{std::weak_ptr(real), 0ms,
+                                      cc::process_exit_from_failure(hresult::kInvalidState, kPid)};
+  late.join();
   CHECK(real->wait(0ms)->last_wait_result == 0);
 
   // The latch may be gone by the time the grace period ends.
   auto gone = std::make_shared<cc::ExitLatch<ProcessExit>>();
-  cc::signal_after(std::weak_ptr(gone), 10ms, ProcessExit{});
+  const std::weak_ptr<cc::ExitLatch<ProcessExit>> weak(gone);
   gone.reset();
-  std::this_thread::sleep_for(40ms);
+  cc::DelayedSignal<ProcessExit> orphan{weak, 0ms, ProcessExit{}};
+  orphan.join();
+}
+
+TEST_CASE("destroying a DelayedSignal ends its wait at once and gives no signal", "[computecore]") {
+  auto latch = std::make_shared<cc::ExitLatch<ProcessExit>>();
+  {
+    // A day's grace: the destructor must stop and join the thread, not wait it out (before, the thread was detached
+    // and outlived whatever started it).
+    const cc::DelayedSignal<ProcessExit> pending{std::weak_ptr(latch), std::chrono::hours(24), ProcessExit{}};
+  }
+  CHECK_FALSE(latch->wait(0ms).has_value());
 }
 
 // --- Registry and sinks ----------------------------------------------------------------------------------------------

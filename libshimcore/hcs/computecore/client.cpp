@@ -186,9 +186,10 @@ class ComputecoreProcess final : public Process {
   }
 
   void note_gone(std::uint32_t hr) {
-    if (process_gone(hr) && !latch_->exited()) {
-      signal_after(std::weak_ptr(latch_), kForcedExitGrace, process_exit_from_failure(hr, pid_));
-    }
+    if (!process_gone(hr) || latch_->exited()) return;
+    const std::lock_guard lock(forced_exit_mutex_);
+    if (!forced_exit_)
+      forced_exit_.emplace(std::weak_ptr(latch_), kForcedExitGrace, process_exit_from_failure(hr, pid_));
   }
 
   // Opens a second system handle and a process handle on it. False (use our own handle) when that is not possible;
@@ -222,6 +223,9 @@ class ComputecoreProcess final : public Process {
   std::mutex stdio_mutex_;
   ProcessStdio stdio_;
   const std::shared_ptr<ExitLatch<ProcessExit>> latch_;
+  // The grace-period signal once HCS said the process is gone; destroyed (stopped and joined) with this handle.
+  std::mutex forced_exit_mutex_;
+  std::optional<DelayedSignal<ProcessExit>> forced_exit_;
   Registration registration_;
 };
 

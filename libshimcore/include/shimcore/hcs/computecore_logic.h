@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -179,16 +180,34 @@ class ExitLatch {
   std::thread::id delivering_;  // the thread running the callback, if any
 };
 
-// Signals `latch` with `exit` after `delay` unless it exits (or is destroyed) first. hcsshim's workaround for an HCS
-// that reports a process gone (invalid state, system not found, element not found) without ever delivering the exit
-// event: waiters are released after a grace period instead of hanging forever.
+// Signals `latch` with `exit` after `delay` unless it exits first or this object is destroyed first. hcsshim's
+// workaround for an HCS that reports a process gone (invalid state, system not found, element not found) without ever
+// delivering the exit event: waiters are released after a grace period instead of hanging forever. The waiting thread
+// is owned: destruction ends the wait at once and joins it, so nothing outlives the handle that started it.
 template <typename Exit>
-void signal_after(std::weak_ptr<ExitLatch<Exit>> latch, std::chrono::milliseconds delay, Exit exit) {
-  std::thread([latch = std::move(latch), delay, exit = std::move(exit)]() mutable {
-    std::this_thread::sleep_for(delay);
-    if (const auto alive = latch.lock()) alive->signal(std::move(exit));
-  }).detach();
-}
+class DelayedSignal {
+ public:
+  DelayedSignal(std::weak_ptr<ExitLatch<Exit>> latch, std::chrono::milliseconds delay, Exit exit)
+      : thread_([latch = std::move(latch), delay, exit = std::move(exit)](std::stop_token stop) mutable {
+          std::mutex mutex;
+          std::condition_variable_any woken;
+          std::unique_lock lock(mutex);
+          woken.wait_for(lock, stop, delay, [] { return false; });  // only the delay or a stop ends it
+          if (stop.stop_requested()) return;
+          if (const auto alive = latch.lock()) alive->signal(std::move(exit));
+        }) {}
+  DelayedSignal(const DelayedSignal&) = delete;
+  DelayedSignal& operator=(const DelayedSignal&) = delete;
+  ~DelayedSignal() = default;  // the jthread requests stop and joins
+
+  // Waits until the delay has passed and the signal (if still due) was given.
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::jthread thread_;
+};
 
 // --- The callback-context registry -----------------------------------------------------------------------------------
 
