@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -159,148 +160,193 @@ class NullGuest final : public EmulatedGuest {
 
 struct Service;
 
+// An exit callback is the caller's code running on an emulator thread: like HCS, which calls back across a C
+// boundary, the emulator must not let an exception escape into its own thread (std::terminate). It is reported on
+// stderr (the shim's log FIFO) and the next callback still runs.
+template <typename Callback, typename Exit>
+void run_exit_callback(std::string_view what, Callback& callback, const Exit& exit) noexcept {
+  try {
+    callback(exit);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "hcs emulator: a %.*s exit callback threw: %s\n", static_cast<int>(what.size()), what.data(),
+                 error.what());
+  } catch (...) {
+    std::fprintf(stderr, "hcs emulator: a %.*s exit callback threw a non-exception\n", static_cast<int>(what.size()),
+                 what.data());
+  }
+}
+
+// Joins threads whose owner was destroyed on that very thread (an exit callback dropping the last reference): the
+// thread cannot join itself, so it is adopted here and joined by the next adoption or at exit. Every such thread is
+// past the last thing it does when it is adopted.
+class OrphanedThreads {
+ public:
+  static void adopt(std::thread thread) {
+    static OrphanedThreads threads;
+    std::vector<std::thread> finished;
+    {
+      const std::lock_guard lock(threads.mutex_);
+      finished.swap(threads.threads_);
+      threads.threads_.push_back(std::move(thread));
+    }
+    for (std::thread& done : finished) done.join();
+  }
+  ~OrphanedThreads() {
+    for (std::thread& thread : threads_) thread.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
 class ProcessObject {
  public:
   ProcessObject(emulator::SpawnedProcess spawned, std::string image)
-      : pid_(spawned.pid),
-        image_(std::move(image)),
-        created_(Clock::now()),
-        pty_master_(std::move(spawned.pty_master)) {
-    start_time_ = process_start_time(pid_);
-    stdio_.std_in = std::move(spawned.std_in);
-    stdio_.std_out = std::move(spawned.std_out);
-    stdio_.std_err = std::move(spawned.std_err);
-    reaper_ = std::thread([this] {
+      : image_(std::move(image)), created_(Clock::now()), state_(std::make_shared<State>()) {
+    state_->pid = spawned.pid;
+    state_->pty_master = std::move(spawned.pty_master);
+    start_time_ = process_start_time(spawned.pid);
+    state_->stdio.std_in = std::move(spawned.std_in);
+    state_->stdio.std_out = std::move(spawned.std_out);
+    state_->stdio.std_err = std::move(spawned.std_err);
+    // The reaper shares the state it touches, so that it may outlive this object: the last reference to a process
+    // can drop inside one of its exit callbacks, on the reaper thread itself.
+    reaper_ = std::thread([state = state_] {
       set_thread_name("hcs-reaper");
-      reap();
+      state->reap();
     });
   }
 
   ~ProcessObject() {
     kill_group(SIGKILL);
-    // The reaper may drop the last reference itself (from an exit callback): it cannot join itself.
     if (reaper_.get_id() == std::this_thread::get_id()) {
-      reaper_.detach();  // it is returning from reap() right now; nothing it touches outlives this frame
+      OrphanedThreads::adopt(std::move(reaper_));  // it is returning from a callback; it touches only the state
     } else if (reaper_.joinable()) {
       reaper_.join();
     }
   }
 
-  std::uint32_t pid() const { return static_cast<std::uint32_t>(pid_); }
+  std::uint32_t pid() const { return static_cast<std::uint32_t>(state_->pid); }
   std::optional<std::uint64_t> start_time() const { return start_time_; }
   const std::string& image() const { return image_; }
   Clock::time_point created() const { return created_; }
 
   bool exited() {
-    const std::lock_guard lock(mutex_);
-    return exit_.has_value();
+    const std::lock_guard lock(state_->mutex);
+    return state_->exit.has_value();
   }
   std::optional<ProcessExit> exit_status() {
-    const std::lock_guard lock(mutex_);
-    return exit_;
+    const std::lock_guard lock(state_->mutex);
+    return state_->exit;
   }
   // What the process used, once reaped (its own reaped descendants included).
   std::optional<rusage> usage() {
-    const std::lock_guard lock(mutex_);
-    return usage_;
+    const std::lock_guard lock(state_->mutex);
+    return state_->usage;
   }
   void kill_group(int signal) {
-    const std::lock_guard lock(mutex_);
-    if (!exit_) ::kill(-pid_, signal);  // its own group (setpgid or setsid in the child)
+    const std::lock_guard lock(state_->mutex);
+    if (!state_->exit) ::kill(-state_->pid, signal);  // its own group (setpgid or setsid in the child)
   }
   ProcessStdio take_stdio() {
-    const std::lock_guard lock(mutex_);
-    return std::exchange(stdio_, ProcessStdio{});
+    const std::lock_guard lock(state_->mutex);
+    return std::exchange(state_->stdio, ProcessStdio{});
   }
   // HCS closes its side of stdin; here that is our copy, if the caller has not taken it.
   void close_stdin() {
-    const std::lock_guard lock(mutex_);
-    stdio_.std_in.reset();
+    const std::lock_guard lock(state_->mutex);
+    state_->stdio.std_in.reset();
   }
   void resize(std::uint16_t height, std::uint16_t width) {
-    const std::lock_guard lock(mutex_);
-    if (!pty_master_) return;  // a process without a console has nothing to resize
+    const std::lock_guard lock(state_->mutex);
+    if (!state_->pty_master) return;  // a process without a console has nothing to resize
     winsize size{};
     size.ws_row = height;
     size.ws_col = width;
-    ::ioctl(pty_master_.get(), TIOCSWINSZ, &size);
+    ::ioctl(state_->pty_master.get(), TIOCSWINSZ, &size);
   }
 
   std::optional<ProcessExit> wait(std::optional<std::chrono::milliseconds> timeout,
                                   const std::atomic<bool>& disconnected) {
-    std::unique_lock lock(mutex_);
-    const auto done = [&] { return exit_.has_value() || disconnected.load(); };
+    std::unique_lock lock(state_->mutex);
+    const auto done = [&] { return state_->exit.has_value() || disconnected.load(); };
     if (timeout) {
-      changed_.wait_for(lock, *timeout, done);
+      state_->changed.wait_for(lock, *timeout, done);
     } else {
-      changed_.wait(lock, done);
+      state_->changed.wait(lock, done);
     }
-    if (!exit_ && disconnected.load())
+    if (!state_->exit && disconnected.load())
       fail(hresult::kServiceDisconnect, "WaitForProcessExit", "lost communication with compute service");
-    return exit_;
+    return state_->exit;
   }
-  void wake() { changed_.notify_all(); }
+  void wake() { state_->changed.notify_all(); }
 
   // Registers a callback for one handle; runs it at once (here) if the process already exited.
   void on_exit(std::uint64_t handle, std::function<void(const ProcessExit&)> callback) {
-    std::unique_lock lock(mutex_);
-    if (callbacks_.contains(handle))
+    std::unique_lock lock(state_->mutex);
+    if (state_->callbacks.contains(handle))
       fail(hresult::kCallbackAlreadySet, "SetProcessCallback", "a callback is already set");
-    if (exit_) {
-      const ProcessExit status = *exit_;
+    if (state_->exit) {
+      const ProcessExit status = *state_->exit;
       lock.unlock();
-      callback(status);
+      run_exit_callback("process", callback, status);
       return;
     }
-    callbacks_.emplace(handle, std::move(callback));
+    state_->callbacks.emplace(handle, std::move(callback));
   }
   // Closing a handle unregisters its callback and, as HCS does, waits for one that is running right now, so that the
   // caller may free what the callback uses. From inside a callback (the reaper thread) there is nothing to wait for.
   void forget(std::uint64_t handle) {
-    std::unique_lock lock(mutex_);
-    callbacks_.erase(handle);
-    if (std::this_thread::get_id() != delivering_thread_) {
-      changed_.wait(lock, [&] { return delivering_thread_ == std::thread::id(); });
+    std::unique_lock lock(state_->mutex);
+    state_->callbacks.erase(handle);
+    if (std::this_thread::get_id() != state_->delivering_thread) {
+      state_->changed.wait(lock, [&] { return state_->delivering_thread == std::thread::id(); });
     }
   }
 
  private:
-  void reap() {
-    int status = 0;
-    rusage usage{};
-    while (::wait4(pid_, &status, 0, &usage) < 0 && errno == EINTR) {
+  // Everything the reaper thread touches.
+  struct State {
+    void reap() {
+      int status = 0;
+      rusage reaped{};
+      while (::wait4(pid, &status, 0, &reaped) < 0 && errno == EINTR) {
+      }
+      std::map<std::uint64_t, std::function<void(const ProcessExit&)>> delivering;
+      const ProcessExit result{static_cast<std::uint32_t>(pid), emulator::exit_code_from_wait_status(status), 0};
+      {
+        const std::lock_guard lock(mutex);
+        exit = result;
+        usage = reaped;
+        delivering.swap(callbacks);
+        pty_master.reset();
+        if (!delivering.empty()) delivering_thread = std::this_thread::get_id();
+      }
+      changed.notify_all();
+      for (auto& [handle, callback] : delivering) run_exit_callback("process", callback, result);
+      if (!delivering.empty()) {
+        const std::lock_guard lock(mutex);
+        delivering_thread = std::thread::id();
+      }
+      changed.notify_all();
     }
-    std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks;
-    ProcessExit exit{pid(), emulator::exit_code_from_wait_status(status), 0};
-    {
-      const std::lock_guard lock(mutex_);
-      exit_ = exit;
-      usage_ = usage;
-      callbacks.swap(callbacks_);
-      pty_master_.reset();
-      if (!callbacks.empty()) delivering_thread_ = std::this_thread::get_id();
-    }
-    changed_.notify_all();
-    for (auto& [handle, callback] : callbacks) callback(exit);
-    if (!callbacks.empty()) {
-      const std::lock_guard lock(mutex_);
-      delivering_thread_ = std::thread::id();
-    }
-    changed_.notify_all();
-  }
 
-  pid_t pid_;
+    pid_t pid = -1;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::optional<ProcessExit> exit;
+    std::thread::id delivering_thread;  // the reaper while it runs exit callbacks
+    std::optional<rusage> usage;
+    ProcessStdio stdio;
+    OsHandle pty_master;
+    std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks;
+  };
+
   std::string image_;
   Clock::time_point created_;
   std::optional<std::uint64_t> start_time_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::optional<ProcessExit> exit_;
-  std::thread::id delivering_thread_;  // the reaper while it runs exit callbacks
-  std::optional<rusage> usage_;
-  ProcessStdio stdio_;
-  OsHandle pty_master_;
-  std::map<std::uint64_t, std::function<void(const ProcessExit&)>> callbacks_;
+  std::shared_ptr<State> state_;
   std::thread reaper_;  // last: started once everything it reads exists
 };
 
@@ -440,7 +486,7 @@ bool stop_system(Service& service, const std::shared_ptr<SystemObject>& system, 
   }
   system->changed.notify_all();
   service.write_record(*system);
-  for (auto& [handle, callback] : callbacks) callback(exit);
+  for (auto& [handle, callback] : callbacks) run_exit_callback("system", callback, exit);
   return true;
 }
 
@@ -532,28 +578,13 @@ class EmulatedSystem final : public ComputeSystem {
   EmulatedSystem(std::shared_ptr<Service> service, std::shared_ptr<SystemObject> system)
       : service_(std::move(service)), system_(std::move(system)), handle_(service_->next_handle++) {}
 
-  // Closing the last handle destroys a stopped system, and stops one that asked for it.
   ~EmulatedSystem() override {
-    bool last = false;
-    bool stopped = false;
-    {
-      const std::lock_guard lock(system_->mutex);
-      system_->exit_callbacks.erase(handle_);
-      last = --system_->open_handles == 0;
-      stopped = system_->state == SystemState::Stopped;
-    }
-    if (!last) return;
-    if (!stopped && system_->terminate_on_last_close) {
-      stop_system(*service_, system_, "ForcedExit", 0, "Terminate", "Client", std::chrono::milliseconds(0));
-      stopped = true;
-    }
-    if (stopped) {
-      {
-        const std::lock_guard lock(service_->mutex);
-        const auto it = service_->systems.find(system_->id);
-        if (it != service_->systems.end() && it->second == system_) service_->systems.erase(it);
-      }
-      service_->remove_record(system_->id);
+    // A destructor must not throw: stopping the system on last close can fail (a record that cannot be written, the
+    // service disconnected), and that must not end the process.
+    try {
+      close_handle();
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "hcs emulator: closing system %s failed: %s\n", system_->id.c_str(), error.what());
     }
   }
 
@@ -664,7 +695,7 @@ class EmulatedSystem final : public ComputeSystem {
     if (system_->exit) {
       const SystemExit exit = *system_->exit;
       lock.unlock();
-      callback(exit);
+      run_exit_callback("system", callback, exit);
       return;
     }
     system_->exit_callbacks.emplace(handle_, std::move(callback));
@@ -887,6 +918,31 @@ class EmulatedSystem final : public ComputeSystem {
       properties["TerminateOnLastHandleClosed"] = system_->terminate_on_last_close;
     }
     return properties;
+  }
+
+  // Closing the last handle destroys a stopped system, and stops one that asked for it.
+  void close_handle() {
+    bool last = false;
+    bool stopped = false;
+    {
+      const std::lock_guard lock(system_->mutex);
+      system_->exit_callbacks.erase(handle_);
+      last = --system_->open_handles == 0;
+      stopped = system_->state == SystemState::Stopped;
+    }
+    if (!last) return;
+    if (!stopped && system_->terminate_on_last_close) {
+      stop_system(*service_, system_, "ForcedExit", 0, "Terminate", "Client", std::chrono::milliseconds(0));
+      stopped = true;
+    }
+    if (stopped) {
+      {
+        const std::lock_guard lock(service_->mutex);
+        const auto it = service_->systems.find(system_->id);
+        if (it != service_->systems.end() && it->second == system_) service_->systems.erase(it);
+      }
+      service_->remove_record(system_->id);
+    }
   }
 
   std::shared_ptr<Service> service_;
