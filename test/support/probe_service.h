@@ -26,9 +26,9 @@ struct Probe {
   std::promise<bool> flood_stopped;           // whether a streaming handler saw its stop token when send() refused
 };
 
-// Echo, Block (waits for the gate or the stop token), Deadline (milliseconds left, or "none"), Namespace, Sleep
-// (500 ms, ignoring its stop token), Fail (NotFound), Throw (a plain exception), Drop (no answer), Count (streams
-// request+"1".."3").
+// Echo, Block (waits for the gate or the stop token), Deadline (the call's steady_clock deadline as nanoseconds since
+// the clock's epoch, or "none"; see deadline_of), Namespace, Sleep (500 ms, ignoring its stop token), Fail
+// (NotFound), Throw (a plain exception), Drop (no answer), Count (streams request+"1".."3").
 inline transport::Service make_probe_service(Probe& probe) {
   using namespace transport;
   Service service("test.v1.Probe");
@@ -50,9 +50,8 @@ inline transport::Service make_probe_service(Probe& probe) {
       responder->reply("none");
       return;
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(*context.deadline - std::chrono::steady_clock::now());
-    responder->reply(std::to_string(left.count()));
+    responder->reply(std::to_string(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(context.deadline->time_since_epoch()).count()));
   });
   service.add_unary("Namespace", [](const CallContext& context, std::string_view, ResponderPtr responder) {
     responder->reply(std::string(context.namespace_name()));
@@ -71,6 +70,13 @@ inline transport::Service make_probe_service(Probe& probe) {
     for (int i = 1; i <= 3; ++i) writer.send(std::string(request) + std::to_string(i));
   });
   return service;
+}
+
+// The deadline a Deadline call's handler saw, read back from its answer (the servers run in the test's process, so
+// the steady clock is the same on both sides).
+inline std::chrono::steady_clock::time_point deadline_of(const std::string& payload) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(std::stoll(payload))));
 }
 
 }  // namespace shimcore::testing

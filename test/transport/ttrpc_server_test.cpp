@@ -188,11 +188,15 @@ TEST_CASE("deadlines", "[ttrpc][server]") {
   Fixture fixture;
   TtrpcClient client(fixture.address);
   SECTION("the handler sees the caller's deadline") {
+    // The server starts the request's timeout_nano when the request arrives, which is inside the call: so the
+    // deadline is the timeout after some instant between the two clock readings, however slow the machine.
+    const auto before = std::chrono::steady_clock::now();
     const CallResult result = client.call("test.v1.Probe", "Deadline", "", {3s, {}});
+    const auto after = std::chrono::steady_clock::now();
     REQUIRE(result.status.ok());
-    const int left_ms = std::stoi(result.payload);
-    CHECK(left_ms > 2000);
-    CHECK(left_ms <= 3000);
+    const auto deadline = shimcore::testing::deadline_of(result.payload);
+    CHECK(deadline >= before + 3s);
+    CHECK(deadline <= after + 3s);
     CHECK(client.call("test.v1.Probe", "Deadline", "").payload == "none");
   }
   SECTION("the server answers DeadlineExceeded when a handler overruns") {
@@ -346,15 +350,17 @@ TEST_CASE("graceful shutdown lets an in-flight call finish, then removes the soc
   TtrpcClient client("unix://" + socket);
   auto call = std::async(std::launch::async, [&] { return client.call("test.v1.Probe", "Block", ""); });
   REQUIRE(eventually([&] { return probe.blocked.load() == 1; }));
-  auto stopping = std::async(std::launch::async, [&] { server.shutdown(5s); });
-  std::this_thread::sleep_for(200ms);
-  CHECK(stopping.wait_for(0ms) == std::future_status::timeout);  // waiting for the call
-  CHECK_FALSE(fs::exists(socket));                               // but no longer accepting
+  // A long grace: shutdown must return when the call is done, not when the grace runs out.
+  auto stopping = std::async(std::launch::async, [&] { server.shutdown(60s); });
+  CHECK(eventually([&] { return !fs::exists(socket); }));        // no longer accepting
+  CHECK(stopping.wait_for(0ms) == std::future_status::timeout);  // the gate is closed: still waiting for the call
+  CHECK(server.in_flight_calls() == 1);
   probe.gate.open();
   const CallResult result = call.get();
   CHECK(result.status.ok());
   CHECK(result.payload == "released");
-  CHECK(stopping.wait_for(5s) == std::future_status::ready);
+  CHECK(stopping.wait_for(20s) == std::future_status::ready);
+  CHECK(server.in_flight_calls() == 0);
   CHECK(client.call("test.v1.Probe", "Echo", "").status.code == StatusCode::Unavailable);
 
   // The same client redials on demand once a server listens again.
