@@ -19,7 +19,7 @@ namespace shimcore::testing {
 struct Probe {
   Gate gate;
   std::atomic<int> blocked{0};
-  std::promise<bool> block_outcome;  // what the first Block call saw: opened (true) or stopped (false)
+  std::promise<bool> block_outcome;  // what the first Block call saw, once it has answered: opened or stopped
   std::atomic<bool> outcome_set{false};
   std::mutex kept_mutex;
   std::vector<transport::ResponderPtr> kept;  // responders a test handler left unanswered
@@ -38,12 +38,13 @@ inline transport::Service make_probe_service(Probe& probe) {
   service.add_unary("Block", [&probe](const CallContext& context, std::string_view, ResponderPtr responder) {
     ++probe.blocked;
     const bool opened = probe.gate.wait(context.stop);
-    if (!probe.outcome_set.exchange(true)) probe.block_outcome.set_value(opened);
     if (opened) {
       responder->reply("released");
     } else {
       responder->fail({StatusCode::Canceled, "stopped"});
     }
+    // After the answer, so that a test that sees the outcome knows the handler has answered too.
+    if (!probe.outcome_set.exchange(true)) probe.block_outcome.set_value(opened);
   });
   service.add_unary("Deadline", [](const CallContext& context, std::string_view, ResponderPtr responder) {
     if (!context.deadline) {

@@ -201,13 +201,21 @@ TEST_CASE("deadlines", "[ttrpc][server]") {
   }
   SECTION("the server answers DeadlineExceeded when a handler overruns") {
     RawPeer peer(fixture.socket);
-    REQUIRE(peer.write_all(request_frame(1, "Sleep", "", 100'000'000)));
-    const auto frame = peer.read_frame(2s);
+    // Block answers only once its stop token fires, which the deadline does: the server's own answer comes first.
+    REQUIRE(peer.write_all(request_frame(1, "Block", "", 100'000'000)));
+    const auto frame = peer.read_frame(30s);
     REQUIRE(frame);
-    const auto response = decode_response(*frame);
-    CHECK(response.status().code() == 4);
-    // The late answer of the handler is dropped: nothing else arrives on the stream.
-    CHECK_FALSE(peer.read_frame(700ms));
+    CHECK(frame->header.stream_id == 1);
+    CHECK(decode_response(*frame).status().code() == 4);
+    auto outcome = fixture.probe.block_outcome.get_future();
+    REQUIRE(outcome.wait_for(30s) == std::future_status::ready);  // set after the handler has answered
+    CHECK_FALSE(outcome.get());
+    // The handler's late answer is dropped: the next frame on the connection answers a request sent after it.
+    REQUIRE(peer.write_all(request_frame(3, "Echo", "after")));
+    const auto next = peer.read_frame(30s);
+    REQUIRE(next);
+    CHECK(next->header.stream_id == 3);
+    CHECK(decode_response(*next).payload() == "after");
   }
   SECTION("the client gives up at its deadline and the handler's stop token fires") {
     const CallResult result = client.call("test.v1.Probe", "Block", "", {150ms, {}});
