@@ -106,8 +106,11 @@ TEST_CASE("every public case: each pipeline produces hcsshim's document or rejec
         const fs::path error = kCases / name / ("error-" + std::string(label) + ".txt");
         CHECK(fs::exists(document) != fs::exists(error));
         if (fs::exists(error)) {
-          INFO("hcsshim rejected it; ours: " << describe(ours));
+          const std::string reason = shimcore::parity::hcsshim_reason(shimcore::parity::read_text(error));
+          INFO("hcsshim: " << reason << "\nours:    " << describe(ours));
+          REQUIRE(!reason.empty());
           CHECK(ours.rejected);
+          CHECK(ours.error.find(reason) != std::string::npos);  // our message may add words of its own
         } else {
           INFO("ours: " << describe(ours));
           CHECK_FALSE(ours.rejected);

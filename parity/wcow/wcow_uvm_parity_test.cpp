@@ -75,8 +75,12 @@ TEST_CASE("every wcow/uvm case: hcsshim's document, or a rejection where hcsshim
     CAPTURE(name);
     const Outcome ours = run(read_json(kCases / name / "input.json"));
     if (fs::exists(kCases / name / "error.txt")) {
-      INFO("hcsshim rejected it; ours: " << describe(ours));
+      const std::string reason =
+          shimcore::parity::hcsshim_reason(shimcore::parity::read_text(kCases / name / "error.txt"));
+      INFO("hcsshim: " << reason << "\nours:    " << describe(ours));
+      REQUIRE(!reason.empty());
       CHECK(ours.rejected);
+      CHECK(ours.error.find(reason) != std::string::npos);  // our message may add words of its own
     } else {
       INFO("ours: " << describe(ours));
       REQUIRE_FALSE(ours.rejected);

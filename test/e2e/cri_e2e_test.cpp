@@ -189,20 +189,26 @@ TEST_CASE("CRI test infrastructure: Version; the busybox image; the stub CNI plu
 TEST_CASE("RunPodSandbox with the shim sandboxer reaches containerd-shim-process-v2", "[e2e][cri]") {
   CriE2E e2e;
   PodGuard guard{e2e.cri, std::nullopt};
-  std::string outcome = "OK";
   try {
     guard.pod_id = e2e.cri.run_pod_sandbox(pod_config("reach", e2e.logs / "reach"), kHandler);
   } catch (const CriError& error) {
-    outcome = error.what();
+    FAIL("RunPodSandbox: " << error.what() << "\n" << e2e.diagnostics());
   }
-  INFO("RunPodSandbox: " << outcome << "\n" << e2e.diagnostics());
+  const std::string pod_id = *guard.pod_id;
+  INFO("pod " << pod_id << "\n" << e2e.diagnostics());
   // CRI made the pod's network namespace and ran the stub plugin in it, then ran our binary's `start` for the pod.
   const std::string netns_dir = (e2e.containerd.state_dir() / "io.containerd.grpc.v1.cri" / "netns" / "cni-").string();
   CHECK_THAT(e2e.containerd.cni_log(), ContainsSubstring("command=ADD netns=" + netns_dir));
   const auto invocations = e2e.containerd.shim_invocations();
-  CHECK(std::any_of(invocations.begin(), invocations.end(), [](const std::string& line) {
-    return line.find("-namespace k8s.io") != std::string::npos && line.ends_with(" start");
+  CHECK(std::any_of(invocations.begin(), invocations.end(), [&](const std::string& line) {
+    return line.find("-namespace k8s.io") != std::string::npos && line.find("-id " + pod_id) != std::string::npos &&
+           line.ends_with(" start");
   }));
+  // The shim it started serves the pod, which CRI reports ready.
+  const auto daemons = e2e.containerd.shim_daemons(kShim);
+  REQUIRE(daemons.size() == 1);
+  CHECK(daemons[0].id == pod_id);
+  CHECK(e2e.cri.pod_sandbox_status(pod_id, false).status().state() == cri::SANDBOX_READY);
 }
 
 TEST_CASE("a CRI pod with two containers runs in one containerd-shim-process-v2", "[e2e][cri]") {

@@ -10,6 +10,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -446,10 +447,30 @@ struct FakeContainerd {
   std::vector<std::pair<std::string, grpc_events::PublishRequest>> published;
   int flaky_failures = 2;
   Gate never;  // never opened: "/slow" waits for its stop token
+  struct SlowCall {
+    std::optional<transport::Deadline> deadline;  // as the handler saw it
+    std::chrono::steady_clock::time_point seen;   // when the handler ran
+  };
+  std::vector<SlowCall> slow_calls;
+  std::condition_variable slow_arrived;
+
+  // The first "/slow" call, once its handler has run.
+  SlowCall slow_call() {
+    std::unique_lock lock(mutex);
+    REQUIRE(slow_arrived.wait_for(lock, 30s, [&] { return !slow_calls.empty(); }));
+    return slow_calls.front();
+  }
 
   void misbehave(const transport::CallContext& context, const std::string& topic, const std::string& container_id) {
     if (topic == "/refused") throw shimcore::make_error(ErrorKind::NotFound, "topic {} refused", topic);
-    if (topic == "/slow") never.wait(context.stop);
+    if (topic == "/slow") {
+      {
+        const std::lock_guard lock(mutex);
+        slow_calls.push_back({context.deadline, std::chrono::steady_clock::now()});
+      }
+      slow_arrived.notify_all();
+      never.wait(context.stop);
+    }
     const std::lock_guard lock(mutex);
     if (container_id == "flaky" && flaky_failures > 0) {
       --flaky_failures;
@@ -561,8 +582,17 @@ TEST_CASE("the ttrpc sink forwards whole envelopes to Events/Forward", "[events]
   SECTION("errors come back as Error with the status code's kind") {
     auto sink = events::make_ttrpc_sink("unix://" + socket);
     CHECK(delivery_error(*sink, envelope("/refused", "x")) == ErrorKind::NotFound);
+    // "/slow" never answers, so any attempt timeout ends in DeadlineExceeded. The one set here is what the call
+    // carries: the server starts it when the request arrives, after `before` and before its handler runs.
     sink->set_attempt_timeout(100ms);
+    const auto before = std::chrono::steady_clock::now();
     CHECK(delivery_error(*sink, envelope("/slow", "x")) == ErrorKind::DeadlineExceeded);
+    const auto slow = containerd.slow_call();  // the client may have given up before the request arrived
+    REQUIRE(slow.deadline);
+    CHECK(*slow.deadline >= before + 100ms);
+    CHECK(*slow.deadline <= slow.seen + 100ms);
+    // Back to a timeout no scheduler delay reaches: the deliveries below are about outcomes, not speed.
+    sink->set_attempt_timeout(60s);
     CHECK(delivery_error(*sink, envelope("/tasks/oom", "fine")) == ErrorKind::Unknown);  // delivered
     server.shutdown();
     CHECK(delivery_error(*sink, envelope("/tasks/oom", "gone")) == ErrorKind::Unavailable);
@@ -619,8 +649,10 @@ TEST_CASE("the gRPC sink calls Events/Publish with the namespace as metadata", "
   SECTION("errors come back as Error with the status code's kind") {
     auto sink = events::make_grpc_sink("unix://" + socket);
     CHECK(delivery_error(*sink, envelope("/refused", "x")) == ErrorKind::NotFound);
-    sink->set_attempt_timeout(100ms);
+    sink->set_attempt_timeout(100ms);  // "/slow" never answers: DeadlineExceeded whatever the timeout
     CHECK(delivery_error(*sink, envelope("/slow", "x")) == ErrorKind::DeadlineExceeded);
+    CHECK(containerd.slow_call().deadline.has_value());  // the timeout went out as the call's deadline
+    sink->set_attempt_timeout(60s);  // the refused dial below must fail as Unavailable, not race a short deadline
     server.shutdown();
     CHECK(delivery_error(*sink, envelope("/tasks/oom", "gone")) == ErrorKind::Unavailable);
   }

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -182,6 +183,57 @@ TEST_CASE("start prints only the address of a listening daemon; Shutdown stops i
       CHECK(response.exit_status() == 255);
       CHECK(response.exited_at().seconds() > 0);
     }
+  }
+}
+
+TEST_CASE("the LCOW and WCOW shims refuse tasks and sandboxes: Unimplemented, and the daemon stays up", "[shim][cli]") {
+  shimcore::testing::TempDir dir("shimcore-uvm-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  ::setenv("SHIMCORE_HCS_EMULATOR_DIR", (dir.path / "hcs").c_str(), 1);
+  ::unsetenv("TTRPC_ADDRESS");
+  std::vector<const shimcore::SandboxKind*> vm_kinds;
+  for (const shimcore::SandboxKind* kind : shimcore::compiled_kinds()) {
+    if (kind->isolation == shimcore::Isolation::Hypervisor) vm_kinds.push_back(kind);
+  }
+  if (vm_kinds.empty()) SKIP("this build has neither the LCOW nor the WCOW shim");
+  for (const shimcore::SandboxKind* kind : vm_kinds) {
+    CAPTURE(kind->binary_name);
+    const std::filesystem::path bundle = dir.path / std::string(kind->id);
+    std::filesystem::create_directories(bundle);
+    const std::string id = "vm-" + std::string(kind->id);
+    const auto start =
+        run_process({shim_path(*kind), "-namespace", "default", "-address", (dir.path / "containerd.sock").string(),
+                     "-publish-binary", "/bin/true", "-id", id, "start"},
+                    {}, bundle.string());
+    REQUIRE(start.exit_status == 0);
+    const std::string address = nlohmann::json::parse(start.out)["address"].get<std::string>();
+    shimcore::transport::TtrpcClient client(address);
+    const shimcore::transport::CallOptions options{std::chrono::seconds(30), {}};
+
+    // Task.Create through the daemon containerd would talk to: refused before anything is created.
+    containerd::task::v3::CreateTaskRequest create;
+    create.set_id(id);
+    create.set_bundle(bundle.string());
+    const auto created = client.call("containerd.task.v3.Task", "Create", create.SerializeAsString(), options);
+    CHECK(created.status.code == shimcore::StatusCode::Unimplemented);
+    CHECK_THAT(created.status.message,
+               ContainsSubstring("cannot create task " + id) &&
+                   ContainsSubstring(std::string(kind->binary_name) + " does not run tasks yet"));
+    // No sandbox service either: containerd's shim sandboxer gets Unimplemented for the service.
+    const auto sandbox = client.call("containerd.runtime.sandbox.v1.Sandbox", "CreateSandbox", "", options);
+    CHECK(sandbox.status.code == shimcore::StatusCode::Unimplemented);
+    CHECK(sandbox.status.message == "service containerd.runtime.sandbox.v1.Sandbox");
+
+    // Nothing was created, and the daemon still answers, then exits on Shutdown.
+    containerd::task::v3::StateRequest state_request;
+    state_request.set_id(id);
+    const auto state = client.call("containerd.task.v3.Task", "State", state_request.SerializeAsString(), options);
+    CHECK(state.status.code == shimcore::StatusCode::NotFound);
+    const auto connected = client.call<containerd::task::v3::ConnectResponse>(
+        "containerd.task.v3.Task", "Connect", containerd::task::v3::ConnectRequest(), options);
+    CHECK(connected.task_pid() == 0);
+    client.call("containerd.task.v3.Task", "Shutdown", "", options);
+    CHECK(shimcore::testing::eventually([&] { return ::kill(static_cast<pid_t>(connected.shim_pid()), 0) != 0; }));
   }
 }
 

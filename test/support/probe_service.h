@@ -19,16 +19,16 @@ namespace shimcore::testing {
 struct Probe {
   Gate gate;
   std::atomic<int> blocked{0};
-  std::promise<bool> block_outcome;  // what the first Block call saw: opened (true) or stopped (false)
+  std::promise<bool> block_outcome;  // what the first Block call saw, once it has answered: opened or stopped
   std::atomic<bool> outcome_set{false};
   std::mutex kept_mutex;
   std::vector<transport::ResponderPtr> kept;  // responders a test handler left unanswered
   std::promise<bool> flood_stopped;           // whether a streaming handler saw its stop token when send() refused
 };
 
-// Echo, Block (waits for the gate or the stop token), Deadline (milliseconds left, or "none"), Namespace, Sleep
-// (500 ms, ignoring its stop token), Fail (NotFound), Throw (a plain exception), Drop (no answer), Count (streams
-// request+"1".."3").
+// Echo, Block (waits for the gate or the stop token), Deadline (the call's steady_clock deadline as nanoseconds since
+// the clock's epoch, or "none"; see deadline_of), Namespace, Sleep (500 ms, ignoring its stop token), Fail
+// (NotFound), Throw (a plain exception), Drop (no answer), Count (streams request+"1".."3").
 inline transport::Service make_probe_service(Probe& probe) {
   using namespace transport;
   Service service("test.v1.Probe");
@@ -38,21 +38,21 @@ inline transport::Service make_probe_service(Probe& probe) {
   service.add_unary("Block", [&probe](const CallContext& context, std::string_view, ResponderPtr responder) {
     ++probe.blocked;
     const bool opened = probe.gate.wait(context.stop);
-    if (!probe.outcome_set.exchange(true)) probe.block_outcome.set_value(opened);
     if (opened) {
       responder->reply("released");
     } else {
       responder->fail({StatusCode::Canceled, "stopped"});
     }
+    // After the answer, so that a test that sees the outcome knows the handler has answered too.
+    if (!probe.outcome_set.exchange(true)) probe.block_outcome.set_value(opened);
   });
   service.add_unary("Deadline", [](const CallContext& context, std::string_view, ResponderPtr responder) {
     if (!context.deadline) {
       responder->reply("none");
       return;
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(*context.deadline - std::chrono::steady_clock::now());
-    responder->reply(std::to_string(left.count()));
+    responder->reply(std::to_string(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(context.deadline->time_since_epoch()).count()));
   });
   service.add_unary("Namespace", [](const CallContext& context, std::string_view, ResponderPtr responder) {
     responder->reply(std::string(context.namespace_name()));
@@ -71,6 +71,13 @@ inline transport::Service make_probe_service(Probe& probe) {
     for (int i = 1; i <= 3; ++i) writer.send(std::string(request) + std::to_string(i));
   });
   return service;
+}
+
+// The deadline a Deadline call's handler saw, read back from its answer (the servers run in the test's process, so
+// the steady clock is the same on both sides).
+inline std::chrono::steady_clock::time_point deadline_of(const std::string& payload) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(std::stoll(payload))));
 }
 
 }  // namespace shimcore::testing

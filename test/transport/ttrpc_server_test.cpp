@@ -188,22 +188,34 @@ TEST_CASE("deadlines", "[ttrpc][server]") {
   Fixture fixture;
   TtrpcClient client(fixture.address);
   SECTION("the handler sees the caller's deadline") {
+    // The server starts the request's timeout_nano when the request arrives, which is inside the call: so the
+    // deadline is the timeout after some instant between the two clock readings, however slow the machine.
+    const auto before = std::chrono::steady_clock::now();
     const CallResult result = client.call("test.v1.Probe", "Deadline", "", {3s, {}});
+    const auto after = std::chrono::steady_clock::now();
     REQUIRE(result.status.ok());
-    const int left_ms = std::stoi(result.payload);
-    CHECK(left_ms > 2000);
-    CHECK(left_ms <= 3000);
+    const auto deadline = shimcore::testing::deadline_of(result.payload);
+    CHECK(deadline >= before + 3s);
+    CHECK(deadline <= after + 3s);
     CHECK(client.call("test.v1.Probe", "Deadline", "").payload == "none");
   }
   SECTION("the server answers DeadlineExceeded when a handler overruns") {
     RawPeer peer(fixture.socket);
-    REQUIRE(peer.write_all(request_frame(1, "Sleep", "", 100'000'000)));
-    const auto frame = peer.read_frame(2s);
+    // Block answers only once its stop token fires, which the deadline does: the server's own answer comes first.
+    REQUIRE(peer.write_all(request_frame(1, "Block", "", 100'000'000)));
+    const auto frame = peer.read_frame(30s);
     REQUIRE(frame);
-    const auto response = decode_response(*frame);
-    CHECK(response.status().code() == 4);
-    // The late answer of the handler is dropped: nothing else arrives on the stream.
-    CHECK_FALSE(peer.read_frame(700ms));
+    CHECK(frame->header.stream_id == 1);
+    CHECK(decode_response(*frame).status().code() == 4);
+    auto outcome = fixture.probe.block_outcome.get_future();
+    REQUIRE(outcome.wait_for(30s) == std::future_status::ready);  // set after the handler has answered
+    CHECK_FALSE(outcome.get());
+    // The handler's late answer is dropped: the next frame on the connection answers a request sent after it.
+    REQUIRE(peer.write_all(request_frame(3, "Echo", "after")));
+    const auto next = peer.read_frame(30s);
+    REQUIRE(next);
+    CHECK(next->header.stream_id == 3);
+    CHECK(decode_response(*next).payload() == "after");
   }
   SECTION("the client gives up at its deadline and the handler's stop token fires") {
     const CallResult result = client.call("test.v1.Probe", "Block", "", {150ms, {}});
@@ -346,15 +358,17 @@ TEST_CASE("graceful shutdown lets an in-flight call finish, then removes the soc
   TtrpcClient client("unix://" + socket);
   auto call = std::async(std::launch::async, [&] { return client.call("test.v1.Probe", "Block", ""); });
   REQUIRE(eventually([&] { return probe.blocked.load() == 1; }));
-  auto stopping = std::async(std::launch::async, [&] { server.shutdown(5s); });
-  std::this_thread::sleep_for(200ms);
-  CHECK(stopping.wait_for(0ms) == std::future_status::timeout);  // waiting for the call
-  CHECK_FALSE(fs::exists(socket));                               // but no longer accepting
+  // A long grace: shutdown must return when the call is done, not when the grace runs out.
+  auto stopping = std::async(std::launch::async, [&] { server.shutdown(60s); });
+  CHECK(eventually([&] { return !fs::exists(socket); }));        // no longer accepting
+  CHECK(stopping.wait_for(0ms) == std::future_status::timeout);  // the gate is closed: still waiting for the call
+  CHECK(server.in_flight_calls() == 1);
   probe.gate.open();
   const CallResult result = call.get();
   CHECK(result.status.ok());
   CHECK(result.payload == "released");
-  CHECK(stopping.wait_for(5s) == std::future_status::ready);
+  CHECK(stopping.wait_for(20s) == std::future_status::ready);
+  CHECK(server.in_flight_calls() == 0);
   CHECK(client.call("test.v1.Probe", "Echo", "").status.code == StatusCode::Unavailable);
 
   // The same client redials on demand once a server listens again.
