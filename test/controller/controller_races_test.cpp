@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "gated_hcs.h"
+#include "quiet_events.h"
 #include "require_error.h"
 #include "shimcore/controller/sandbox_controller.h"
 #include "shimcore/errdefs.h"
@@ -26,16 +27,9 @@ using shimcore::testing::HcsGates;
 using shimcore::testing::require_error;
 using shimcore::testing::TempDir;
 
-namespace {
+using shimcore::testing::QuietEvents;
 
-struct QuietEvents final : TaskEvents {
-  void created(const CreateTaskRequest&, std::uint32_t) override {}
-  void started(const std::string&, std::uint32_t) override {}
-  void exited(const std::string&, const std::string&, const ExitStatus&) override {}
-  void deleted(const std::string&, const std::string&, const ExitStatus&) override {}
-  void exec_added(const std::string&, const std::string&) override {}
-  void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
-};
+namespace {
 
 // Holds the first call named `call` at the barrier: `reached` tells the test it is there, `release` lets it go on.
 struct Barrier {

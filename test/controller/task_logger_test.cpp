@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "quiet_events.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/hcs/emulator.h"
 #include "test_util.h"
@@ -15,16 +16,9 @@ using namespace shimcore::controller;
 using shimcore::testing::eventually;
 using shimcore::testing::TempDir;
 
-namespace {
+using shimcore::testing::QuietEvents;
 
-struct QuietEvents final : TaskEvents {
-  void created(const CreateTaskRequest&, std::uint32_t) override {}
-  void started(const std::string&, std::uint32_t) override {}
-  void exited(const std::string&, const std::string&, const ExitStatus&) override {}
-  void deleted(const std::string&, const std::string&, const ExitStatus&) override {}
-  void exec_added(const std::string&, const std::string&) override {}
-  void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
-};
+namespace {
 
 std::string read_text(const fs::path& path) {
   std::ifstream in(path);

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "containerd/task/v3/shim.pb.h"
+#include "quiet_events.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/hcs/emulator.h"
 #include "shimcore/service/task_service.h"
@@ -17,16 +18,9 @@ using shimcore::StatusCode;
 using namespace shimcore::transport;
 using shimcore::testing::TempDir;
 
-namespace {
+using shimcore::testing::QuietEvents;
 
-struct QuietEvents final : shimcore::controller::TaskEvents {
-  void created(const shimcore::controller::CreateTaskRequest&, std::uint32_t) override {}
-  void started(const std::string&, std::uint32_t) override {}
-  void exited(const std::string&, const std::string&, const shimcore::controller::ExitStatus&) override {}
-  void deleted(const std::string&, const std::string&, const shimcore::controller::ExitStatus&) override {}
-  void exec_added(const std::string&, const std::string&) override {}
-  void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
-};
+namespace {
 
 struct Answer final : Responder {
   void reply(std::string payload) override { status = RpcStatus{}, this->payload = std::move(payload); }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "quiet_events.h"
 #include "require_error.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/errdefs.h"
@@ -20,6 +21,8 @@ using namespace shimcore::controller;
 using shimcore::testing::eventually;
 using shimcore::testing::require_error;
 using shimcore::testing::TempDir;
+
+using shimcore::testing::QuietEvents;
 
 namespace {
 
@@ -78,15 +81,6 @@ class RecordingClient final : public shimcore::hcs::Client {
 
  private:
   std::unique_ptr<Client> inner_;
-};
-
-struct QuietEvents final : TaskEvents {
-  void created(const CreateTaskRequest&, std::uint32_t) override {}
-  void started(const std::string&, std::uint32_t) override {}
-  void exited(const std::string&, const std::string&, const ExitStatus&) override {}
-  void deleted(const std::string&, const std::string&, const ExitStatus&) override {}
-  void exec_added(const std::string&, const std::string&) override {}
-  void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
 };
 
 }  // namespace
