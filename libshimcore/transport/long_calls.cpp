@@ -62,13 +62,4 @@ void LongCalls::close() {
   entries.clear();  // joins
 }
 
-std::size_t LongCalls::running() const {
-  const std::lock_guard lock(mutex_);
-  std::size_t count = 0;
-  for (const auto& entry : entries_) {
-    if (!entry->finished.load()) ++count;
-  }
-  return count;
-}
-
 }  // namespace shimcore::transport

@@ -503,9 +503,9 @@ class TtrpcServer::Impl {
     } else {
       // A handler ignores its stop token. Joining would hang shutdown (and SIGTERM) for as long as it runs, so its
       // pool is given up: the threads end after their current handler, and the process is expected to exit first.
-      abandoned_workers = state.workers.release();
+      [[maybe_unused]] asio::thread_pool* abandoned = state.workers.release();  // deliberately never destroyed
 #if SHIMCORE_HAS_LSAN
-      __lsan_ignore_object(abandoned_workers);  // deliberate: destroying it would join the stuck thread
+      __lsan_ignore_object(abandoned);  // not a leak to report: destroying it would join the stuck thread
 #endif
     }
     const std::lock_guard lock(state.mutex);
@@ -585,8 +585,6 @@ class TtrpcServer::Impl {
   std::vector<std::jthread> io_threads;
   bool started = false;
   bool drained = true;
-  // Set only when shutdown abandons a pool whose handler would not end; kept to say so, deliberately never deleted.
-  asio::thread_pool* abandoned_workers = nullptr;
 };
 
 TtrpcServer::TtrpcServer(std::shared_ptr<const ServiceRegistry> registry, TtrpcServerOptions options)

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 #include "containerd/task/v3/shim.pb.h"
+#include "quiet_events.h"
 #include "runhcs/stats/stats.pb.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/errdefs.h"
@@ -26,21 +27,11 @@ namespace controller = shimcore::controller;
 
 namespace {
 
-class NoEvents final : public controller::TaskEvents {
- public:
-  void created(const controller::CreateTaskRequest&, std::uint32_t) override {}
-  void started(const std::string&, std::uint32_t) override {}
-  void exited(const std::string&, const std::string&, const controller::ExitStatus&) override {}
-  void deleted(const std::string&, const std::string&, const controller::ExitStatus&) override {}
-  void exec_added(const std::string&, const std::string&) override {}
-  void exec_started(const std::string&, const std::string&, std::uint32_t) override {}
-};
-
 // A controller over a private emulator, and bundles whose container root is the host's / (no rootfs to build).
 struct Fixture {
   shimcore::testing::TempDir dir{"shimcore-stats-"};
   std::unique_ptr<shimcore::hcs::EmulatorClient> client = shimcore::hcs::make_emulator_client(options());
-  NoEvents events;
+  shimcore::testing::QuietEvents events;
   controller::TaskController tasks{*client, events};
 
   ~Fixture() { tasks.shutdown(); }

@@ -610,3 +610,54 @@ TEST_CASE("Windows command-line splitting follows CommandLineToArgvW", "[hcs][em
   CHECK(emulator_test_split(R"(C:\dir\file.exe "x""y")") == std::vector<std::string>{R"(C:\dir\file.exe)", R"(x"y)"});
   CHECK(emulator_test_split("").empty());
 }
+
+TEST_CASE("an exit callback that throws does not end the process; the exit still reaches waiters", "[hcs][emulator]") {
+  Fixture fixture;
+  auto vm = fixture.client->create_system("throws@vm", vm_document());
+  vm->start();
+  auto process = vm->create_process(shell("exit 3", false));
+  std::promise<void> called;
+  process->on_exit([&](const ProcessExit&) {
+    called.set_value();
+    throw std::runtime_error("a caller's bug");  // before, on the reaper thread: std::terminate
+  });
+  called.get_future().wait();
+  const auto exit = process->wait(5s);
+  REQUIRE(exit);
+  CHECK(exit->exit_code == 3);
+  // The system's callback too, when the system stops.
+  std::promise<void> system_called;
+  vm->on_exit([&](const SystemExit&) {
+    system_called.set_value();
+    throw std::runtime_error("another caller's bug");
+  });
+  vm->terminate();
+  system_called.get_future().wait();
+  CHECK(vm->wait(5s).has_value());
+}
+
+TEST_CASE("an exit callback may drop the last reference to its process and system", "[hcs][emulator]") {
+  Fixture fixture;
+  struct Held {
+    std::unique_ptr<ComputeSystem> system;
+    std::unique_ptr<Process> process;
+  };
+  auto held = std::make_shared<Held>();
+  held->system = fixture.client->create_system("last@vm", vm_document());  // terminate on last close
+  held->system->start();
+  held->process = held->system->create_process(shell("exit 4", false));
+  std::promise<std::uint32_t> done;
+  held->process->on_exit([&done, held](const ProcessExit& exit) mutable {
+    // On the reaper thread: the process object dies here, with the reaper still inside this callback. Before, its
+    // destructor detached the reaper, which then touched the freed object (AddressSanitizer: heap-use-after-free).
+    held->process.reset();
+    held->system.reset();
+    held.reset();
+    done.set_value(exit.exit_code);
+  });
+  held.reset();
+  auto result = done.get_future();
+  REQUIRE(result.wait_for(10s) == std::future_status::ready);
+  CHECK(result.get() == 4);
+  CHECK(eventually([&] { return hresult_of([&] { fixture.client->open_system("last@vm"); }) != 0; }));
+}

@@ -32,14 +32,12 @@ class LongCalls {
   // Requests stop on every body and joins their threads. Idempotent; run() fails afterwards.
   void close();
 
-  std::size_t running() const;
-
  private:
   struct Entry;
   void reap_finished_locked();
 
   const std::size_t limit_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::list<std::unique_ptr<Entry>> entries_;
   bool closed_ = false;
 };
