@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 
@@ -453,12 +454,10 @@ hcs::schema::Statistics SandboxController::statistics(const std::string& id) { r
 bool SandboxController::serving() { return impl_->served_id().has_value(); }
 std::optional<std::string> SandboxController::served_id() { return impl_->served_id(); }
 
-std::vector<SandboxMember> read_sandbox_members(const std::string& bundle, bool* malformed) {
+std::vector<SandboxMember> parse_sandbox_members(std::string_view text, bool* malformed) {
   if (malformed != nullptr) *malformed = false;
   std::vector<SandboxMember> members;
-  std::ifstream in(fs::path(bundle) / kSandboxMembersFile);
-  if (!in) return members;
-  const json entries = json::parse(in, nullptr, false);
+  const json entries = json::parse(text, nullptr, false);
   bool bad = !entries.is_array();
   if (!bad) {
     for (const json& entry : entries) {
@@ -474,6 +473,14 @@ std::vector<SandboxMember> read_sandbox_members(const std::string& bundle, bool*
   }
   if (malformed != nullptr) *malformed = bad;
   return members;
+}
+
+std::vector<SandboxMember> read_sandbox_members(const std::string& bundle, bool* malformed) {
+  if (malformed != nullptr) *malformed = false;
+  std::ifstream in(fs::path(bundle) / kSandboxMembersFile, std::ios::binary);
+  if (!in) return {};
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_sandbox_members(text, malformed);
 }
 
 }  // namespace shimcore::controller

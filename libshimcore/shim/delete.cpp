@@ -30,6 +30,7 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
 
   // Systems of the dead daemon (emulated HCS keeps a record per system; real HCS systems die with their last handle).
   // A sandbox shim also made a pause container and its members' containers, listed in the bundle as it went.
+  set_log_fields(flags.namespace_name, flags.id);
   std::vector<std::string> ids{flags.id};
   std::vector<fs::path> bundles{bundle};
   bool malformed_members = false;
@@ -42,9 +43,12 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
     err << format_log_line(LogLevel::Warn, "the sandbox members file is malformed: cleaning up what it names",
                            {{"file", (bundle / controller::kSandboxMembersFile).string()}});
   }
-  std::size_t killed = 0;
-  const std::vector<std::string> systems =
-      hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, ids, &killed);
+  // Only this namespace's records, and none whose shim is alive: the same task id may run in another namespace.
+  const hcs::EmulatorCleanup cleanup =
+      hcs::cleanup_emulated_systems(hcs::emulator_options_from_environment().runtime_dir, flags.namespace_name, ids);
+  for (const std::string& warning : cleanup.warnings) err << format_log_line(LogLevel::Warn, warning);
+  const std::size_t killed = cleanup.killed;
+  const std::vector<std::string>& systems = cleanup.systems;
   // Root filesystems the daemon mounted and did not get to unmount.
   std::error_code error;
   bool unmounted = false;
@@ -71,9 +75,9 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
   // The daemon died with the task's processes alive and we killed them: the task's exit is that SIGKILL, as the runc
   // shim reports it in the same situation.
   if (killed > 0 && response.pid() == 0) response.set_exit_status(128 + SIGKILL);
-  // containerd logs delete's stderr as "cleanup warnings": said only when something was left behind, which is.
+  // containerd logs delete's stderr as "cleanup warnings": said only when something was left behind, which is, or
+  // when a record could not be used (above).
   if (!systems.empty() || unmounted || socket_removed) {
-    set_log_fields(flags.namespace_name, flags.id);
     std::string system_list;
     for (const std::string& system : systems) system_list += (system_list.empty() ? "" : ",") + system;
     err << format_log_line(LogLevel::Warn, "cleaned up after a dead shim",
@@ -82,8 +86,8 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
                             {"rootfs_unmounted", unmounted ? "true" : "false"},
                             {"socket_removed", socket_removed ? "true" : "false"},
                             {"exit_status", std::to_string(response.exit_status())}});
-    err.flush();
   }
+  err.flush();
   const std::string bytes = response.SerializeAsString();
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.flush();

@@ -142,7 +142,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     const char* ttrpc_env = std::getenv("TTRPC_ADDRESS");
     const std::string ttrpc_address =
         ttrpc_env != nullptr && *ttrpc_env != '\0' ? std::string(ttrpc_env) : flags.address + ".ttrpc";
-    auto client = hcs::make_default_client();
+    auto client = hcs::make_default_client(flags.namespace_name);
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
     controller::TaskController tasks(*client, task_events, flags.namespace_name);

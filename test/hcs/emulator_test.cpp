@@ -2,6 +2,7 @@
 // chroot, cleanup of a dead shim's systems, no zombie or descriptor leaks).
 #include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <catch2/catch_test_macros.hpp>
@@ -14,8 +15,14 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "hcs/emulator/host_process.h"
 #include "private_containerd.h"
@@ -578,11 +585,190 @@ TEST_CASE("delete after a dead shim: records lead to the processes, which are ki
   ::waitpid(shim, &status, 0);
   REQUIRE(process_alive(static_cast<pid_t>(orphan)));
   CHECK(fs::exists(records));
-  CHECK(cleanup_emulated_systems(records, {"someone-else"}).empty());
+  CHECK(cleanup_emulated_systems(records, "", {"someone-else"}).systems.empty());
   CHECK(process_alive(static_cast<pid_t>(orphan)));
-  CHECK(cleanup_emulated_systems(records, {"dead-shim-task"}) == std::vector<std::string>{"dead-shim-task"});
+  const EmulatorCleanup cleanup = cleanup_emulated_systems(records, "", {"dead-shim-task"});
+  CHECK(cleanup.systems == std::vector<std::string>{"dead-shim-task"});
+  CHECK(cleanup.killed == 1);
+  CHECK(cleanup.warnings.empty());
   CHECK(eventually([&] { return !process_alive(static_cast<pid_t>(orphan)); }));
-  CHECK(cleanup_emulated_systems(records).empty());  // idempotent
+  CHECK(cleanup_emulated_systems(records, "").systems.empty());  // idempotent
+}
+
+namespace {
+
+// A child "shim" that creates system `id` in `namespace_name` with a long-running process, reports the process's
+// pid, and then waits for a byte on `release` (or its closing) before it dies without any cleanup.
+struct ForkedShim {
+  pid_t pid = -1;
+  std::uint32_t task_pid = 0;
+  int release = -1;  // the parent's end: a byte on it lets the shim die
+
+  ForkedShim(const fs::path& records, const std::string& namespace_name, const std::string& id) {
+    int report[2];
+    int hold[2];
+    REQUIRE(::pipe(report) == 0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, hold) == 0);  // send() below need not raise SIGPIPE
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(report[0]);
+      ::close(hold[1]);
+      EmulatorOptions options;
+      options.runtime_dir = records;
+      options.namespace_name = namespace_name;
+      auto client = make_emulator_client(options);
+      auto system = client->create_system(id, container_document());
+      system->start();
+      const std::uint32_t spawned = system->create_process(shell("sleep 120", false))->pid();
+      [[maybe_unused]] const ssize_t written = ::write(report[1], &spawned, sizeof(spawned));
+      char byte = 0;
+      [[maybe_unused]] const ssize_t got = ::read(hold[0], &byte, 1);
+      ::_exit(0);  // no destructors: exactly what a SIGKILLed shim leaves behind
+    }
+    ::close(report[1]);
+    ::close(hold[0]);
+    release = hold[1];
+    REQUIRE(::read(report[0], &task_pid, sizeof(task_pid)) == sizeof(task_pid));
+    ::close(report[0]);
+  }
+  void die() {
+    if (release >= 0) {
+      // A byte, not only the close: a later fork holds a copy of this end, so EOF would not come.
+      const char byte = 'x';
+      [[maybe_unused]] const ssize_t sent = ::send(release, &byte, 1, MSG_NOSIGNAL);  // the shim may be dead
+      ::close(std::exchange(release, -1));
+    }
+    if (pid > 0) ::waitpid(std::exchange(pid, -1), nullptr, 0);
+  }
+  ~ForkedShim() { die(); }
+};
+
+}  // namespace
+
+TEST_CASE("delete in one namespace leaves the same task id of another namespace alone", "[hcs][emulator]") {
+  TempDir dir{"shimcore-hcs-"};
+  const fs::path records = dir.path / "records";
+  ForkedShim k8s(records, "k8s.io", "t1");
+  ForkedShim plain(records, "default", "t1");
+  k8s.die();
+  plain.die();
+  const auto k8s_task = static_cast<pid_t>(k8s.task_pid);
+  const auto default_task = static_cast<pid_t>(plain.task_pid);
+  REQUIRE(process_alive(k8s_task));
+  REQUIRE(process_alive(default_task));
+
+  const EmulatorCleanup cleanup = cleanup_emulated_systems(records, "default", {"t1"});
+  CHECK(cleanup.systems == std::vector<std::string>{"t1"});
+  CHECK(cleanup.killed == 1);
+  CHECK(eventually([&] { return !process_alive(default_task); }));
+  CHECK(process_alive(k8s_task));  // before the fix: one record for both, so one of the two tasks survived unreachable
+
+  CHECK(cleanup_emulated_systems(records, "k8s.io", {"t1"}).killed == 1);
+  CHECK(eventually([&] { return !process_alive(k8s_task); }));
+}
+
+TEST_CASE("delete leaves the record of a shim that is still alive alone", "[hcs][emulator]") {
+  TempDir dir{"shimcore-hcs-"};
+  const fs::path records = dir.path / "records";
+  ForkedShim shim(records, "default", "t1");
+  const auto task = static_cast<pid_t>(shim.task_pid);
+
+  const EmulatorCleanup refused = cleanup_emulated_systems(records, "default", {"t1"});
+  CHECK(refused.systems.empty());
+  CHECK(refused.killed == 0);
+  REQUIRE(refused.warnings.size() == 1);
+  CHECK_THAT(refused.warnings[0], Catch::Matchers::ContainsSubstring("still alive"));
+  CHECK(process_alive(task));
+
+  // Killed but not yet reaped, as a SIGKILLed shim waits for containerd: a zombie owns nothing.
+  REQUIRE(::kill(shim.pid, SIGKILL) == 0);
+  REQUIRE(eventually([&] {
+    std::ifstream stat("/proc/" + std::to_string(shim.pid) + "/stat");
+    const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    return text.find(") Z ") != std::string::npos;
+  }));
+  const EmulatorCleanup cleanup = cleanup_emulated_systems(records, "default", {"t1"});
+  CHECK(cleanup.systems == std::vector<std::string>{"t1"});
+  CHECK(cleanup.killed == 1);
+  CHECK(eventually([&] { return !process_alive(task); }));
+}
+
+TEST_CASE("malformed emulator records are skipped with a warning, never thrown", "[hcs][emulator]") {
+  const std::vector<std::string> garbage{"",
+                                         "{not json",
+                                         "[1,2,3]",
+                                         "null",
+                                         R"({"Id":5})",
+                                         R"({"Id":""})",
+                                         R"({"Id":"t1","Namespace":7})",
+                                         R"({"Id":"t1","ShimPid":-3})",
+                                         R"({"Id":"t1","ShimPid":1e300})",
+                                         R"({"Id":"t1","ShimStartTime":"yesterday"})",
+                                         R"({"Id":"t1","Processes":{}})",
+                                         R"({"Id":"t1","Processes":[7]})",
+                                         R"({"Id":"t1","Processes":[{"Pid":"12"}]})",
+                                         R"({"Id":"t1","Processes":[{"Pid":99999999999}]})",
+                                         R"({"Id":"t1","Processes":[{"Pid":12,"StartTime":-1}]})",
+                                         std::string("{\"Id\":\"t\xff\"}"),
+                                         std::string(100000, '[')};
+  for (const std::string& text : garbage) {
+    std::string problem;
+    CHECK_NOTHROW(parse_emulator_record(text, &problem));
+    CHECK_FALSE(parse_emulator_record(text).has_value());
+  }
+
+  // A good record of a dead shim among garbage files: the garbage is reported, the good one still handled.
+  TempDir dir{"shimcore-hcs-"};
+  const fs::path records = dir.path / "records";
+  fs::create_directories(records);
+  for (std::size_t i = 0; i < garbage.size(); ++i) {
+    std::ofstream(records / ("garbage-" + std::to_string(i) + ".json"), std::ios::binary) << garbage[i];
+  }
+  const pid_t dead_shim = ::fork();
+  REQUIRE(dead_shim >= 0);
+  if (dead_shim == 0) ::_exit(0);
+  ::waitpid(dead_shim, nullptr, 0);
+  const pid_t task = ::fork();
+  REQUIRE(task >= 0);
+  if (task == 0) {
+    ::setpgid(0, 0);
+    ::execl("/bin/sleep", "sleep", "120", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::optional<std::uint64_t> start;
+  REQUIRE(eventually([&] {  // the start time is the exec'd process's once /proc shows sleep
+    std::ifstream comm("/proc/" + std::to_string(task) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    return name == "sleep";
+  }));
+  {
+    std::ifstream stat("/proc/" + std::to_string(task) + "/stat");
+    const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    for (int index = 3; index <= 22 && (fields >> field); ++index) {
+      if (index == 22) start = std::stoull(field);
+    }
+  }
+  REQUIRE(start.has_value());
+  const json good{{"Namespace", "default"},
+                  {"Id", "good"},
+                  {"ShimPid", dead_shim},
+                  {"ShimStartTime", 1},
+                  {"Processes", json::array({{{"Pid", task}, {"StartTime", *start}}})}};
+  std::ofstream(records / "default+good.json") << good.dump();
+
+  EmulatorCleanup cleanup;
+  REQUIRE_NOTHROW(cleanup = cleanup_emulated_systems(records, "default"));
+  CHECK(cleanup.systems == std::vector<std::string>{"good"});
+  CHECK(cleanup.killed == 1);
+  CHECK(cleanup.warnings.size() == garbage.size());
+  int status = 0;
+  REQUIRE(::waitpid(task, &status, 0) == task);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
 }
 
 TEST_CASE("200 create/run/close cycles leave no zombie and no descriptor behind", "[hcs][emulator]") {

@@ -13,17 +13,23 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "hcs/emulator/host_process.h"
@@ -83,8 +89,10 @@ std::string rfc3339(Clock::time_point time) {
   return text;
 }
 
-// The 22nd field of /proc/<pid>/stat: when the process started, to tell a pid from a later reuse of it.
-std::optional<std::uint64_t> process_start_time(pid_t pid) {
+// The 22nd field of /proc/<pid>/stat: when the process started, to tell a pid from a later reuse of it. With
+// `living_only`, a process that has died and waits to be reaped (state Z or X) has none: a SIGKILLed shim stays a
+// zombie until containerd, its subreaper, gets to it, and it is dead all the same.
+std::optional<std::uint64_t> process_start_time(pid_t pid, bool living_only = false) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   const auto close = text.rfind(')');
@@ -92,9 +100,36 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
   std::istringstream fields(text.substr(close + 2));
   std::string field;
   for (int index = 3; index <= 22 && (fields >> field); ++index) {
-    if (index == 22) return std::stoull(field);
+    if (index == 3 && living_only && (field == "Z" || field == "X")) return std::nullopt;
+    if (index == 22) {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long value = std::strtoull(field.c_str(), &end, 10);
+      if (errno != 0 || end == field.c_str() || *end != '\0') return std::nullopt;
+      return value;
+    }
   }
   return std::nullopt;
+}
+
+std::string escape_file_name_part(std::string_view text) {
+  std::string name;
+  for (const char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '@') {
+      name.push_back(c);
+    } else {
+      char escaped[4];
+      std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
+      name += escaped;
+    }
+  }
+  return name;
+}
+
+// <namespace>+<id>.json, each part with every byte outside [A-Za-z0-9._@-] escaped as %XX (so '+' only separates):
+// task ids repeat across namespaces, and each namespace's task has its own record.
+fs::path record_file(const fs::path& runtime_dir, std::string_view namespace_name, std::string_view id) {
+  return runtime_dir / (escape_file_name_part(namespace_name) + "+" + escape_file_name_part(id) + ".json");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -387,17 +422,7 @@ struct Service : std::enable_shared_from_this<Service> {
   }
 
   fs::path record_path(const std::string& id) const {
-    std::string name;
-    for (const char c : id) {
-      if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '@') {
-        name.push_back(c);
-      } else {
-        char escaped[4];
-        std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
-        name += escaped;
-      }
-    }
-    return options.runtime_dir / (name + ".json");
+    return record_file(options.runtime_dir, options.namespace_name, id);
   }
 
   // The on-disk record: enough for `delete` to find the processes of a dead shim's system.
@@ -413,11 +438,9 @@ struct Service : std::enable_shared_from_this<Service> {
         processes.push_back(entry);
       }
     }
-    const json record{{"Id", system.id},
-                      {"Owner", system.owner},
-                      {"SystemType", system.system_type},
-                      {"ShimPid", ::getpid()},
-                      {"Processes", processes}};
+    json record{{"Namespace", options.namespace_name}, {"Id", system.id},       {"Owner", system.owner},
+                {"SystemType", system.system_type},    {"ShimPid", ::getpid()}, {"Processes", processes}};
+    if (shim_start_time) record["ShimStartTime"] = *shim_start_time;
     std::error_code error;
     fs::create_directories(options.runtime_dir, error);
     const fs::path path = record_path(system.id);
@@ -435,6 +458,8 @@ struct Service : std::enable_shared_from_this<Service> {
   }
 
   EmulatorOptions options;
+  // With ShimPid, tells `delete` whether the record's shim is still the one alive at that pid.
+  const std::optional<std::uint64_t> shim_start_time = process_start_time(::getpid());
   std::mutex mutex;
   std::map<std::string, std::shared_ptr<SystemObject>> systems;
   std::atomic<bool> disconnected{false};
@@ -1126,36 +1151,110 @@ std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options) {
   return std::make_unique<Emulator>(std::move(options));
 }
 
-std::vector<std::string> cleanup_emulated_systems(const fs::path& runtime_dir, const std::vector<std::string>& ids,
-                                                  std::size_t* killed) {
-  std::vector<std::string> cleaned;
-  if (killed != nullptr) *killed = 0;
-  std::error_code error;
-  if (!fs::is_directory(runtime_dir, error)) return cleaned;
-  for (const auto& entry : fs::directory_iterator(runtime_dir, error)) {
-    if (entry.path().extension() != ".json") continue;
-    json record;
-    try {
-      std::ifstream in(entry.path());
-      record = json::parse(in);
-    } catch (const json::exception&) {
-      continue;  // a record being written right now, or not ours
+namespace {
+
+// An unsigned field no larger than `max`; absent or null gives nullopt, anything else sets `bad`.
+std::optional<std::uint64_t> unsigned_field(const json& object, const char* key, std::uint64_t max, bool& bad) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_unsigned() || it->get<std::uint64_t>() > max) {
+    bad = true;
+    return std::nullopt;
+  }
+  return it->get<std::uint64_t>();
+}
+
+bool owner_alive(const EmulatorRecord& record) {
+  if (record.shim_pid == 0) return false;
+  const auto start = process_start_time(static_cast<pid_t>(record.shim_pid), /*living_only=*/true);
+  if (!start) return false;
+  // Without a recorded start time a live pid may be a reuse; it is taken for the owner all the same (better a
+  // leftover than a kill of a live shim's processes).
+  return !record.shim_start_time || *record.shim_start_time == *start;
+}
+
+}  // namespace
+
+std::optional<EmulatorRecord> parse_emulator_record(std::string_view text, std::string* problem) {
+  const auto reject = [&](std::string why) -> std::optional<EmulatorRecord> {
+    if (problem != nullptr) *problem = std::move(why);
+    return std::nullopt;
+  };
+  const json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) return reject("not JSON");
+  if (!document.is_object()) return reject("not a JSON object");
+  EmulatorRecord record;
+  const auto id = document.find("Id");
+  if (id == document.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+    return reject("no Id string");
+  }
+  record.id = id->get<std::string>();
+  if (const auto ns = document.find("Namespace"); ns != document.end()) {
+    if (!ns->is_string()) return reject("Namespace is not a string");
+    record.namespace_name = ns->get<std::string>();
+  }
+  bool bad = false;
+  constexpr std::uint64_t kMaxPid = 0x7fffffff;
+  record.shim_pid = static_cast<std::uint32_t>(unsigned_field(document, "ShimPid", kMaxPid, bad).value_or(0));
+  record.shim_start_time = unsigned_field(document, "ShimStartTime", UINT64_MAX, bad);
+  if (bad) return reject("ShimPid or ShimStartTime is not an unsigned number in range");
+  if (const auto processes = document.find("Processes"); processes != document.end()) {
+    if (!processes->is_array()) return reject("Processes is not an array");
+    for (const json& entry : *processes) {
+      if (!entry.is_object()) return reject("a process entry is not an object");
+      EmulatorRecordProcess process;
+      const auto pid = unsigned_field(entry, "Pid", kMaxPid, bad);
+      process.start_time = unsigned_field(entry, "StartTime", UINT64_MAX, bad);
+      if (bad || !pid) return reject("a process entry has no valid Pid or StartTime");
+      process.pid = static_cast<std::uint32_t>(*pid);
+      record.processes.push_back(process);
     }
-    const std::string id = record.value("Id", std::string());
-    if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
-    for (const auto& process : record.value("Processes", json::array())) {
-      const auto pid = static_cast<pid_t>(process.value("Pid", 0));
-      if (pid <= 1) continue;
+  }
+  return record;
+}
+
+EmulatorCleanup cleanup_emulated_systems(const fs::path& runtime_dir, std::string_view namespace_name,
+                                         const std::vector<std::string>& ids) {
+  EmulatorCleanup cleanup;
+  std::error_code error;
+  if (!fs::is_directory(runtime_dir, error)) return cleanup;
+  const auto self = static_cast<std::uint32_t>(::getpid());
+  for (fs::directory_iterator it(runtime_dir, error), end; !error && it != end; it.increment(error)) {
+    const fs::path path = it->path();
+    if (path.extension() != ".json") continue;  // a record being written is a .tmp
+    std::string text;
+    {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) continue;  // removed since the listing
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::string problem;
+    const auto record = parse_emulator_record(text, &problem);
+    if (!record) {
+      cleanup.warnings.push_back("skipping malformed emulator record " + path.string() + ": " + problem);
+      continue;
+    }
+    if (record->namespace_name != namespace_name) continue;
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), record->id) == ids.end()) continue;
+    if (record->shim_pid != self && owner_alive(*record)) {
+      cleanup.warnings.push_back("leaving emulator record " + path.string() + " alone: its shim (pid " +
+                                 std::to_string(record->shim_pid) + ") is still alive");
+      continue;
+    }
+    for (const EmulatorRecordProcess& process : record->processes) {
+      const auto pid = static_cast<pid_t>(process.pid);
+      if (pid <= 1 || process.pid == self) continue;
       // Only the process that was recorded: a pid reused since then has another start time.
       const auto start = process_start_time(pid);
-      if (!start || (process.contains("StartTime") && process["StartTime"].get<std::uint64_t>() != *start)) continue;
+      if (!start || (process.start_time && *process.start_time != *start)) continue;
       ::kill(-pid, SIGKILL);
-      if (::kill(pid, SIGKILL) == 0 && killed != nullptr) ++*killed;
+      if (::kill(pid, SIGKILL) == 0) ++cleanup.killed;
     }
-    fs::remove(entry.path(), error);
-    cleaned.push_back(id);
+    std::error_code removed;
+    fs::remove(path, removed);
+    cleanup.systems.push_back(record->id);
   }
-  return cleaned;
+  return cleanup;
 }
 
 }  // namespace shimcore::hcs

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shimcore/controller/task_controller.h"
@@ -100,5 +101,7 @@ struct SandboxMember {
 // such an array (a crash cannot leave one, the writes are atomic, but someone may edit it) yields the entries that
 // are well formed, with `malformed` set.
 std::vector<SandboxMember> read_sandbox_members(const std::string& bundle, bool* malformed = nullptr);
+// The same for the file's bytes.
+std::vector<SandboxMember> parse_sandbox_members(std::string_view text, bool* malformed = nullptr);
 
 }  // namespace shimcore::controller

@@ -8,7 +8,9 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shimcore/hcs/client.h"
@@ -31,6 +33,8 @@ using GuestFactory =
 struct EmulatorOptions {
   // Where each system's record lives, so that a later `delete` of a dead shim can find and clean it up.
   std::filesystem::path runtime_dir;
+  // The containerd namespace of the shim: records are kept per namespace and id, as task ids repeat across namespaces.
+  std::string namespace_name;
   // What the emulated host reports (host profile, service properties).
   std::uint32_t os_build = 26100;  // Windows Server 2025
   std::string product_type = "Server";
@@ -55,14 +59,36 @@ class EmulatorClient : public Client {
 
 std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options);
 
-// For `delete` after a shim died: kills the processes recorded for the matching systems of `runtime_dir` (all
-// systems when `ids` is empty) and removes their records. Returns the ids cleaned up; `killed`, when given, counts the
-// processes that were still alive and were killed. Idempotent.
-std::vector<std::string> cleanup_emulated_systems(const std::filesystem::path& runtime_dir,
-                                                  const std::vector<std::string>& ids = {},
-                                                  std::size_t* killed = nullptr);
+// A system's record on disk, as cleanup_emulated_systems reads it.
+struct EmulatorRecordProcess {
+  std::uint32_t pid = 0;
+  std::optional<std::uint64_t> start_time;  // /proc/<pid>/stat field 22, to tell the process from a reused pid
+};
+struct EmulatorRecord {
+  std::string namespace_name;
+  std::string id;
+  std::uint32_t shim_pid = 0;  // the shim that owns the system; 0 when not recorded
+  std::optional<std::uint64_t> shim_start_time;
+  std::vector<EmulatorRecordProcess> processes;
+};
+// Never throws: bytes that are not a well-formed record give nullopt, and `problem` (when given) says why.
+std::optional<EmulatorRecord> parse_emulator_record(std::string_view text, std::string* problem = nullptr);
+
+struct EmulatorCleanup {
+  std::vector<std::string> systems;   // the ids cleaned up
+  std::size_t killed = 0;             // processes that were still alive and were killed
+  std::vector<std::string> warnings;  // records left alone: malformed, or owned by a shim that is still alive
+};
+
+// For `delete` after a shim died: kills the processes recorded for the matching systems of `namespace_name` in
+// `runtime_dir` (all of that namespace's systems when `ids` is empty) and removes their records. A record whose
+// owning shim is still alive (same pid and start time) and is not this process is left alone, as is a malformed
+// one; each gives a warning. Never throws for what a record contains. Idempotent.
+EmulatorCleanup cleanup_emulated_systems(const std::filesystem::path& runtime_dir, std::string_view namespace_name,
+                                         const std::vector<std::string>& ids = {});
 
 // The default client of this build: computecore on Windows unless SHIMCORE_HCS_EMULATOR=1, the emulator elsewhere.
-std::unique_ptr<Client> make_default_client();
+// `namespace_name` is the shim's containerd namespace, which the emulator's records carry.
+std::unique_ptr<Client> make_default_client(std::string_view namespace_name = {});
 
 }  // namespace shimcore::hcs
