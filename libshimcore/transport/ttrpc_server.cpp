@@ -81,9 +81,11 @@ class ServerCall final : public Responder, public StreamWriter {
   }
   void end_stream() { finish(ttrpc::encode_data(stream_id_, ttrpc::kFlagRemoteClosed | ttrpc::kFlagNoData, {})); }
   void cancel() { stop_.request_stop(); }
+  // Answers before it stops the handler: a handler that wakes on the stop token answers too (Canceled, say), and
+  // whichever finishes first is the caller's answer. The deadline's answer must win.
   void expire() {
-    stop_.request_stop();
     fail(RpcStatus::of(ErrorKind::DeadlineExceeded, "deadline exceeded"));
+    stop_.request_stop();
   }
   std::stop_token stop_token() const { return stop_.get_token(); }
   bool done() const { return done_.load(); }
