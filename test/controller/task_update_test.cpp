@@ -6,6 +6,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "forwarding_hcs.h"
 #include "quiet_events.h"
 #include "require_error.h"
 #include "shimcore/controller/task_controller.h"
@@ -27,35 +28,17 @@ using shimcore::testing::QuietEvents;
 namespace {
 
 // Forwards to the emulator and remembers every ModifyComputeSystem request, so the test sees what HCS was asked.
-class RecordingSystem final : public shimcore::hcs::ComputeSystem {
+class RecordingSystem final : public shimcore::testing::ForwardingSystem {
  public:
   RecordingSystem(std::unique_ptr<ComputeSystem> inner, std::vector<json>& log, std::mutex& mutex)
-      : inner_(std::move(inner)), log_(log), mutex_(mutex) {}
-  const std::string& id() const override { return inner_->id(); }
-  void start() override { inner_->start(); }
-  void shutdown() override { inner_->shutdown(); }
-  void terminate() override { inner_->terminate(); }
-  void pause() override { inner_->pause(); }
-  void resume() override { inner_->resume(); }
-  json properties(const json& query) override { return inner_->properties(query); }
+      : ForwardingSystem(std::move(inner)), log_(log), mutex_(mutex) {}
   void modify(const json& request) override {
-    inner_->modify(request);
+    inner().modify(request);
     const std::lock_guard lock(mutex_);
     log_.push_back(request);
   }
-  std::optional<shimcore::hcs::SystemExit> wait(std::optional<std::chrono::milliseconds> timeout) override {
-    return inner_->wait(timeout);
-  }
-  void on_exit(std::function<void(const shimcore::hcs::SystemExit&)> callback) override {
-    inner_->on_exit(std::move(callback));
-  }
-  std::unique_ptr<shimcore::hcs::Process> create_process(const json& parameters) override {
-    return inner_->create_process(parameters);
-  }
-  std::unique_ptr<shimcore::hcs::Process> open_process(std::uint32_t pid) override { return inner_->open_process(pid); }
 
  private:
-  std::unique_ptr<ComputeSystem> inner_;
   std::vector<json>& log_;
   std::mutex& mutex_;
 };

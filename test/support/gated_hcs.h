@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "forwarding_hcs.h"
 #include "shimcore/hcs/client.h"
 #include "shimcore/hcs/hresult.h"
 
@@ -82,17 +83,12 @@ class GatedProcess final : public hcs::Process {
   AliveFlag alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
-class GatedSystem final : public hcs::ComputeSystem {
+class GatedSystem final : public ForwardingSystem {
  public:
-  GatedSystem(std::unique_ptr<hcs::ComputeSystem> inner, HcsGates& gates) : inner_(std::move(inner)), gates_(gates) {}
+  GatedSystem(std::unique_ptr<hcs::ComputeSystem> inner, HcsGates& gates)
+      : ForwardingSystem(std::move(inner)), gates_(gates) {}
   ~GatedSystem() override { alive_->store(false); }
 
-  const std::string& id() const override { return inner_->id(); }
-  void start() override { inner_->start(); }
-  void shutdown() override { inner_->shutdown(); }
-  void terminate() override { inner_->terminate(); }
-  void pause() override { inner_->pause(); }
-  void resume() override { inner_->resume(); }
   nlohmann::json properties(const nlohmann::json& query) override {
     const AliveFlag alive = alive_;
     HcsGates& gates = gates_;
@@ -102,22 +98,16 @@ class GatedSystem final : public hcs::ComputeSystem {
       gates.record_late(call);
       return nlohmann::json::object();
     }
-    return inner_->properties(query);
+    return inner().properties(query);
   }
-  void modify(const nlohmann::json& request) override { inner_->modify(request); }
-  std::optional<hcs::SystemExit> wait(std::optional<std::chrono::milliseconds> timeout) override {
-    return inner_->wait(timeout);
-  }
-  void on_exit(std::function<void(const hcs::SystemExit&)> callback) override { inner_->on_exit(std::move(callback)); }
   std::unique_ptr<hcs::Process> create_process(const nlohmann::json& parameters) override {
-    return std::make_unique<GatedProcess>(inner_->create_process(parameters), id(), gates_);
+    return std::make_unique<GatedProcess>(inner().create_process(parameters), id(), gates_);
   }
   std::unique_ptr<hcs::Process> open_process(std::uint32_t pid) override {
-    return std::make_unique<GatedProcess>(inner_->open_process(pid), id(), gates_);
+    return std::make_unique<GatedProcess>(inner().open_process(pid), id(), gates_);
   }
 
  private:
-  std::unique_ptr<hcs::ComputeSystem> inner_;
   HcsGates& gates_;
   AliveFlag alive_ = std::make_shared<std::atomic<bool>>(true);
 };
