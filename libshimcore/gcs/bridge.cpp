@@ -190,18 +190,27 @@ std::string Bridge::Call::wait(std::optional<std::chrono::milliseconds> timeout)
   return bridge_->await(*this, timeout.value_or(bridge_->options_.call_timeout));
 }
 
+std::string Bridge::Call::wait_unbounded() { return bridge_->await(*this, std::nullopt); }
+
+bool Bridge::Call::wait_done(std::chrono::milliseconds bound) const {
+  std::unique_lock lock(bridge_->mutex_);
+  return bridge_->changed_.wait_for(lock, bound, [&] { return finished_; });
+}
+
 bool Bridge::Call::done() const {
   std::lock_guard lock(bridge_->mutex_);
   return finished_;
 }
 
-std::string Bridge::await(Call& call, std::chrono::milliseconds timeout) {
+std::string Bridge::await(Call& call, std::optional<std::chrono::milliseconds> timeout) {
   std::unique_lock lock(mutex_);
-  if (!changed_.wait_for(lock, timeout, [&] { return call.finished_; })) {
+  if (!timeout) {
+    changed_.wait(lock, [&] { return call.finished_; });
+  } else if (!changed_.wait_for(lock, *timeout, [&] { return call.finished_; })) {
     // Still pending: give up on it, and remember the id so that its late response is not fatal.
     if (pending_.erase(call.id_) != 0) abandoned_.insert(call.id_);
     throw make_error(ErrorKind::DeadlineExceeded, "guest {} did not answer within {} ms", rpc_name(call.rpc_),
-                     timeout.count());
+                     timeout->count());
   }
   if (call.guest_failure_) throw *call.guest_failure_;
   if (call.failure_) throw *call.failure_;

@@ -58,8 +58,13 @@ class Bridge {
   class Call {
    public:
     std::string wait(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+    // Without a bound (WaitForProcess, which hcsshim sends with an infinite timeout): returns or throws when the
+    // response arrives or the bridge closes.
+    std::string wait_unbounded();
     // Non-blocking: true once a response arrived or the call failed.
     bool done() const;
+    // Waits at most `bound` for done(), without giving up on the call (unlike wait with a timeout).
+    bool wait_done(std::chrono::milliseconds bound) const;
     std::uint64_t id() const noexcept { return id_; }
 
     // Only a Bridge can make the key.
@@ -108,7 +113,7 @@ class Bridge {
   void dispatch(Message message);
   void finish(Call& call, std::string body);
   void write(std::uint32_t type, std::uint64_t id, const std::string& body);
-  std::string await(Call& call, std::chrono::milliseconds timeout);
+  std::string await(Call& call, std::optional<std::chrono::milliseconds> timeout);
 
   Options options_;
   std::unique_ptr<Stream> stream_;
