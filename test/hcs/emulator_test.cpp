@@ -475,6 +475,86 @@ TEST_CASE("modify keeps the document and applies HCS's rules", "[hcs][emulator]"
   CHECK(hresult_of([&] { vm->modify(add); }) == hresult::kSystemAlreadyStopped);
 }
 
+TEST_CASE("Plan9 shares: added by name as links in the VM's folder, removed by name", "[hcs][emulator]") {
+  Fixture fixture;
+  auto vm = fixture.client->create_system("p9@vm", vm_document());
+  const std::string runtime_id = vm->properties()["RuntimeId"].get<std::string>();
+  const fs::path vm_dir = emulated_vm_directory(fixture.dir.path / "records", runtime_id);
+  // The ports folder exists from create on: the host listens there before the VM starts.
+  CHECK(fs::is_directory(emulated_hvsock_directory(fixture.dir.path / "records", runtime_id)));
+  vm->start();
+  const fs::path shared = fixture.dir.path / "shared";
+  fs::create_directories(shared);
+  std::ofstream(shared / "hello") << "hi";
+  const json add{{"ResourcePath", "VirtualMachine/Devices/Plan9/Shares"},
+                 {"RequestType", "Add"},
+                 {"Settings", {{"Name", "0"}, {"AccessName", "0"}, {"Path", shared.string()}, {"Port", 564}}}};
+  vm->modify(add);
+  json second = add;
+  second["Settings"]["Name"] = "1";
+  vm->modify(second);
+  std::ifstream through(vm_dir / "plan9" / "0" / "hello");
+  std::string text;
+  through >> text;
+  CHECK(text == "hi");
+  CHECK(hresult_of([&] { vm->modify(add); }) == hresult::kInvalidArgument);  // the name is taken
+  json missing = add;
+  missing["Settings"]["Name"] = "2";
+  missing["Settings"]["Path"] = (fixture.dir.path / "nope").string();
+  CHECK(hresult_of([&] { vm->modify(missing); }) == hresult::kFileNotFound);
+  json escape = add;
+  escape["Settings"]["Name"] = "../x";
+  CHECK(hresult_of([&] { vm->modify(escape); }) == hresult::kInvalidArgument);
+  vm->modify({{"ResourcePath", "VirtualMachine/Devices/Plan9/Shares"},
+              {"RequestType", "Remove"},
+              {"Settings", {{"Name", "0"}}}});
+  CHECK_FALSE(fs::exists(fs::symlink_status(vm_dir / "plan9" / "0")));
+  CHECK(fs::exists(fs::symlink_status(vm_dir / "plan9" / "1")));
+  CHECK(hresult_of([&] {
+          vm->modify({{"ResourcePath", "VirtualMachine/Devices/Plan9/Shares"},
+                      {"RequestType", "Remove"},
+                      {"Settings", {{"Name", "0"}}}});
+        }) == hresult::kElementNotFound);
+  vm->terminate();
+  CHECK_FALSE(fs::exists(vm_dir));      // the VM's folder goes with it
+  CHECK(fs::exists(shared / "hello"));  // never the shared data
+}
+
+TEST_CASE("a guest that ends on its own stops its VM: clean is GracefulExit, a crash UnexpectedExit",
+          "[hcs][emulator]") {
+  for (const bool clean : {true, false}) {
+    TempDir dir{"shimcore-hcs-"};
+    std::function<void(bool)> end_guest;
+    GuestContext seen;
+    EmulatorOptions options;
+    options.runtime_dir = dir.path / "records";
+    options.guest_factory = [&](const GuestContext& context) {
+      seen = context;
+      end_guest = context.exited;
+      struct Guest final : EmulatedGuest {
+        void start() override {}
+        void stop() override {}
+        void modify(const json&) override {}
+      };
+      return std::make_unique<Guest>();
+    };
+    auto client = make_emulator_client(options);
+    auto vm = client->create_system("g@vm", vm_document());
+    vm->start();
+    CHECK(seen.system_id == "g@vm");
+    CHECK(seen.runtime_id == vm->properties()["RuntimeId"].get<std::string>());
+    CHECK(seen.ports_directory == emulated_hvsock_directory(options.runtime_dir, seen.runtime_id));
+    CHECK(seen.plan9_directory.filename() == "plan9");
+    REQUIRE(end_guest);
+    end_guest(clean);
+    const auto exit = vm->wait(std::chrono::seconds(10));
+    REQUIRE(exit);
+    CHECK(exit->exit_type == (clean ? "GracefulExit" : "UnexpectedExit"));
+    CHECK(exit->document["Attribution"][0]["SystemExit"]["Initiator"] == "GuestOS");
+    CHECK(vm->properties()["State"] == "Stopped");
+  }
+}
+
 TEST_CASE("properties, process list and service properties", "[hcs][emulator]") {
   Fixture fixture;
   auto system = fixture.client->create_system("c1", container_document());

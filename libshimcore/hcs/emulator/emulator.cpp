@@ -33,6 +33,8 @@
 #include <thread>
 
 #include "hcs/emulator/host_process.h"
+#include "hcs/emulator/lcow_guest.h"
+#include "hcs/emulator/orphaned_threads.h"
 #include "hcs/emulator/proc_usage.h"
 #include "shimcore/hcs/schema/compute_system.h"
 #include "shimcore/hcs/schema/modify.h"
@@ -211,29 +213,7 @@ void run_exit_callback(std::string_view what, Callback& callback, const Exit& ex
   }
 }
 
-// Joins threads whose owner was destroyed on that very thread (an exit callback dropping the last reference): the
-// thread cannot join itself, so it is adopted here and joined by the next adoption or at exit. Every such thread is
-// past the last thing it does when it is adopted.
-class OrphanedThreads {
- public:
-  static void adopt(std::thread thread) {
-    static OrphanedThreads threads;
-    std::vector<std::thread> finished;
-    {
-      const std::lock_guard lock(threads.mutex_);
-      finished.swap(threads.threads_);
-      threads.threads_.push_back(std::move(thread));
-    }
-    for (std::thread& done : finished) done.join();
-  }
-  ~OrphanedThreads() {
-    for (std::thread& thread : threads_) thread.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::thread> threads_;
-};
+using emulator::OrphanedThreads;
 
 class ProcessObject {
  public:
@@ -413,12 +393,27 @@ struct Service : std::enable_shared_from_this<Service> {
       this->options.logical_processors = std::max(1u, std::thread::hardware_concurrency());
     }
     if (!this->options.guest_factory) {
-      this->options.guest_factory = [](const std::string&, const json&) { return std::make_unique<NullGuest>(); };
+      this->options.guest_factory =
+          [agent = this->options.lcow_guest_agent](const GuestContext& context) -> std::unique_ptr<EmulatedGuest> {
+        const bool linux_vm = context.document.contains("VirtualMachine") &&
+                              context.document["VirtualMachine"].value("Chipset", json::object()).is_object() &&
+                              context.document["VirtualMachine"]["Chipset"].contains("LinuxKernelDirect");
+        if (linux_vm && !agent.empty()) return emulator::make_lcow_guest(context, agent);
+        return std::make_unique<NullGuest>();
+      };
     }
   }
 
   void check_connected(std::string_view operation) const {
     if (disconnected.load()) fail(hresult::kServiceDisconnect, operation, "lost communication with compute service");
+  }
+
+  // The per-VM folder of emulated hvsock ports and Plan9 shares (see emulated_vm_directory).
+  fs::path vm_directory(const std::string& runtime_id) const {
+    const fs::path base = options.runtime_dir.empty()
+                              ? fs::temp_directory_path() / ("shimcore-hcs-emulator-" + std::to_string(::getpid()))
+                              : options.runtime_dir;
+    return emulated_vm_directory(base, runtime_id);
   }
 
   fs::path record_path(const std::string& id) const {
@@ -436,6 +431,14 @@ struct Service : std::enable_shared_from_this<Service> {
         json entry{{"Pid", pid}};
         if (const auto start = process->start_time()) entry["StartTime"] = *start;
         processes.push_back(entry);
+      }
+      // The process that stands for a VM's guest (the LCOW guest agent's launcher).
+      if (system.guest && system.state != SystemState::Stopped) {
+        if (const int guest_pid = system.guest->host_pid(); guest_pid > 0) {
+          json entry{{"Pid", guest_pid}};
+          if (const auto start = process_start_time(guest_pid)) entry["StartTime"] = *start;
+          processes.push_back(entry);
+        }
       }
     }
     json record{{"Namespace", options.namespace_name}, {"Id", system.id},       {"Owner", system.owner},
@@ -493,6 +496,10 @@ bool stop_system(Service& service, const std::shared_ptr<SystemObject>& system, 
   for (const auto& process : running) process->kill_group(SIGKILL);
   for (const auto& process : running) process->wait(std::nullopt, service.disconnected);
   if (guest) guest->stop();
+  if (system->system_type == "VirtualMachine") {
+    std::error_code removed;
+    fs::remove_all(service.vm_directory(system->runtime_id), removed);
+  }
 
   SystemExit exit;
   exit.status = status;
@@ -622,12 +629,31 @@ class EmulatedSystem final : public ComputeSystem {
     if (system_->state != SystemState::Created) {
       fail(hresult::kInvalidState, op, std::string("the system is ") + std::string(state_name(system_->state)));
     }
-    if (system_->system_type == "VirtualMachine") {
-      system_->guest = service_->options.guest_factory(system_->id, system_->document);
+    const bool vm = system_->system_type == "VirtualMachine";
+    if (vm) {
+      GuestContext context;
+      context.system_id = system_->id;
+      context.runtime_id = system_->runtime_id;
+      context.document = system_->document;
+      const fs::path directory = service_->vm_directory(system_->runtime_id);
+      context.ports_directory = directory / "ports";
+      context.plan9_directory = directory / "plan9";
+      // The guest ending on its own stops the system (HcsEventSystemExited), as a VM that powered off or crashed.
+      context.exited = [weak_service = std::weak_ptr<Service>(service_),
+                        weak_system = std::weak_ptr<SystemObject>(system_)](bool clean) {
+        const auto service = weak_service.lock();
+        const auto system = weak_system.lock();
+        if (!service || !system) return;
+        stop_system(*service, system, clean ? "GracefulExit" : "UnexpectedExit", clean ? 0 : hresult::kUnexpectedExit,
+                    clean ? "Shutdown" : "UnexpectedExit", "GuestOS", std::chrono::milliseconds(0));
+      };
+      system_->guest = service_->options.guest_factory(context);
       system_->guest->start();
     }
     system_->state = SystemState::Running;
     system_->started = Clock::now();
+    lock.unlock();
+    if (vm) service_->write_record(*system_);
   }
 
   void shutdown() override {
@@ -829,6 +855,11 @@ class EmulatedSystem final : public ComputeSystem {
     if (!system_->document.contains(segments[0])) {
       fail(hresult::kInvalidArgument, op, "the system has no " + segments[0]);
     }
+    if (segments.size() == 4 && segments[0] == "VirtualMachine" && segments[1] == "Devices" && segments[2] == "Plan9" &&
+        segments[3] == "Shares") {
+      modify_plan9_shares(type, request.value("Settings", json()));
+      return;
+    }
     // SCSI rules HCS enforces: the controller must exist, LUNs stay below 64.
     if (segments.size() >= 5 && segments[1] == "Devices" && segments[2] == "Scsi" && segments[4] == "Attachments") {
       const json& scsi = system_->document[segments[0]]["Devices"]["Scsi"];
@@ -864,6 +895,46 @@ class EmulatedSystem final : public ComputeSystem {
       (*parent)[leaf] = settings;
     } else {
       fail(hresult::kInvalidArgument, op, "unknown RequestType \"" + type + "\"");
+    }
+  }
+
+  // VirtualMachine/Devices/Plan9/Shares: a list keyed by Name. An added share becomes <vm dir>/plan9/<Name>, a link
+  // to the host path, which the guest agent mounts (the emulator's stand-in for 9p over vsock port 564).
+  void modify_plan9_shares(const std::string& type, const json& settings) {
+    constexpr std::string_view op = "ModifyComputeSystem";
+    if (!settings.is_object() || !settings.contains("Name") || !settings["Name"].is_string()) {
+      fail(hresult::kInvalidArgument, op, "a Plan9 share needs a Name");
+    }
+    const std::string name = settings["Name"].get<std::string>();
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+      fail(hresult::kInvalidArgument, op, "invalid Plan9 share name \"" + name + "\"");
+    }
+    json& plan9 = system_->document["VirtualMachine"]["Devices"]["Plan9"];
+    if (!plan9.is_object()) plan9 = json::object();
+    json& shares = plan9["Shares"];
+    if (!shares.is_array()) shares = json::array();
+    const auto existing = std::find_if(shares.begin(), shares.end(), [&](const json& share) {
+      return share.is_object() && share.value("Name", std::string()) == name;
+    });
+    const fs::path link = service_->vm_directory(system_->runtime_id) / "plan9" / name;
+    std::error_code error;
+    if (type == "Add") {
+      if (existing != shares.end()) fail(hresult::kInvalidArgument, op, "Plan9 share " + name + " already exists");
+      const std::string path = settings.value("Path", std::string());
+      if (path.empty() || !fs::exists(path, error)) {
+        fail(hresult::kFileNotFound, op, "Plan9 share " + name + ": host path \"" + path + "\" does not exist");
+      }
+      fs::create_directories(link.parent_path(), error);
+      fs::remove(link, error);
+      fs::create_directory_symlink(path, link, error);
+      if (error) fail(hresult::kAccessDenied, op, "cannot expose Plan9 share " + name + ": " + error.message());
+      shares.push_back(settings);
+    } else if (type == "Remove") {
+      if (existing == shares.end()) fail(hresult::kElementNotFound, op, "Plan9 share " + name + " does not exist");
+      shares.erase(existing);
+      fs::remove(link, error);
+    } else {
+      fail(hresult::kInvalidArgument, op, "Plan9 shares take Add or Remove, not \"" + type + "\"");
     }
   }
 
@@ -967,6 +1038,10 @@ class EmulatedSystem final : public ComputeSystem {
         if (it != service_->systems.end() && it->second == system_) service_->systems.erase(it);
       }
       service_->remove_record(system_->id);
+      if (system_->system_type == "VirtualMachine") {
+        std::error_code removed;
+        fs::remove_all(service_->vm_directory(system_->runtime_id), removed);
+      }
     }
   }
 
@@ -1012,6 +1087,14 @@ class Emulator final : public EmulatorClient {
       }
     }
     system->open_handles = 1;
+    if (system->system_type == "VirtualMachine") {
+      // The host listens on the VM's ports before it starts (hcsshim binds its hvsock listeners before Start).
+      const fs::path directory = service_->vm_directory(system->runtime_id);
+      std::error_code error;
+      fs::create_directories(directory / "ports", error);
+      fs::create_directories(directory / "plan9", error);
+      if (error) fail(hresult::kAccessDenied, op, "cannot create " + directory.string() + ": " + error.message());
+    }
     {
       const std::lock_guard lock(service_->mutex);
       if (service_->systems.contains(id)) fail(hresult::kSystemAlreadyExists, op, "a system with id " + id + " exists");
@@ -1144,7 +1227,22 @@ EmulatorOptions emulator_options_from_environment() {
     options.os_build = std::strtoul(build, nullptr, 10);
   if (const char* cpus = std::getenv("SHIMCORE_HCS_EMULATOR_CPUS"))
     options.logical_processors = std::strtoul(cpus, nullptr, 10);
+  if (const char* agent = std::getenv("SHIMCORE_GCS_PATH"); agent != nullptr && *agent != '\0') {
+    options.lcow_guest_agent = agent;
+  } else {
+    std::error_code error;
+    const fs::path beside = fs::read_symlink("/proc/self/exe", error).parent_path() / "shimcore-gcs";
+    if (!error && fs::is_regular_file(beside, error)) options.lcow_guest_agent = beside;
+  }
   return options;
+}
+
+fs::path emulated_vm_directory(const fs::path& runtime_dir, std::string_view runtime_id) {
+  return runtime_dir / "vm" / std::string(runtime_id);
+}
+
+fs::path emulated_hvsock_directory(const fs::path& runtime_dir, std::string_view runtime_id) {
+  return emulated_vm_directory(runtime_dir, runtime_id) / "ports";
 }
 
 std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options) {

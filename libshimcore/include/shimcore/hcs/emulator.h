@@ -18,17 +18,36 @@
 namespace shimcore::hcs {
 
 // The guest side of an emulated utility VM. The emulator starts one when a VirtualMachine system starts and stops it
-// when the system stops; the LCOW/WCOW guest emulation (GCS bridge) plugs in here later.
+// when the system stops.
 class EmulatedGuest {
  public:
   virtual ~EmulatedGuest() = default;
   virtual void start() = 0;
+  // Ends the guest and everything it started; returns once it is gone. Safe to call after the guest ended itself.
   virtual void stop() = 0;
   // A ModifySettingRequest's GuestRequest. Throw HcsError to refuse it.
   virtual void modify(const nlohmann::json& guest_request) = 0;
+  // The host process that stands for the VM (recorded so that `delete` can kill a dead shim's VM); 0 when none.
+  virtual int host_pid() const { return 0; }
 };
-using GuestFactory =
-    std::function<std::unique_ptr<EmulatedGuest>(const std::string& system_id, const nlohmann::json& document)>;
+
+// What a guest is given: the system, where its emulated hvsock ports and Plan9 shares are, and how to report that it
+// ended on its own (the VM powered off or crashed: `clean` is false for a crash).
+struct GuestContext {
+  std::string system_id;
+  std::string runtime_id;
+  nlohmann::json document;
+  std::filesystem::path ports_directory;  // port P is the Unix socket <ports_directory>/<P>
+  std::filesystem::path plan9_directory;  // share N is <plan9_directory>/<N>
+  std::function<void(bool clean)> exited;
+};
+using GuestFactory = std::function<std::unique_ptr<EmulatedGuest>(const GuestContext& context)>;
+
+// Where an emulated VM's ports and shares live: <runtime_dir>/vm/<runtime id>/{ports,plan9}. The host side of the
+// GCS bridge listens in the ports directory (gcs::make_unix_port_transport), as hcsshim listens on hvsock
+// (VM RuntimeId, port).
+std::filesystem::path emulated_vm_directory(const std::filesystem::path& runtime_dir, std::string_view runtime_id);
+std::filesystem::path emulated_hvsock_directory(const std::filesystem::path& runtime_dir, std::string_view runtime_id);
 
 struct EmulatorOptions {
   // Where each system's record lives, so that a later `delete` of a dead shim can find and clean it up.
@@ -40,12 +59,16 @@ struct EmulatorOptions {
   std::string product_type = "Server";
   std::string architecture = "amd64";
   std::uint32_t logical_processors = 0;  // 0: this machine's count
-  // Guests of VirtualMachine systems; the default guest accepts everything and does nothing.
+  // Guests of VirtualMachine systems. Without a factory, a Linux VM runs `lcow_guest_agent` when one is set (see
+  // hcs/emulator/lcow_guest.h), and every other VM gets a guest that accepts everything and does nothing.
   GuestFactory guest_factory;
+  // The LCOW guest agent (shimcore-gcs) that emulated Linux VMs boot; empty = none.
+  std::filesystem::path lcow_guest_agent;
 };
 
 // From the environment: SHIMCORE_HCS_EMULATOR_DIR (default /run/shimcore/hcs-emulator, or $XDG_RUNTIME_DIR/... for
-// non-root users), SHIMCORE_HCS_EMULATOR_OS_BUILD, SHIMCORE_HCS_EMULATOR_CPUS.
+// non-root users), SHIMCORE_HCS_EMULATOR_OS_BUILD, SHIMCORE_HCS_EMULATOR_CPUS, SHIMCORE_GCS_PATH (the guest agent;
+// default: shimcore-gcs beside the running executable, when it exists).
 EmulatorOptions emulator_options_from_environment();
 
 // The test hooks HCS has no API for, and the emulator-specific entry points.

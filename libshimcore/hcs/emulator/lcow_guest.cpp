@@ -1,0 +1,216 @@
+// The emulated LCOW guest: shimcore-gcs as pid 1 of its own pid and mount namespaces, under a launcher process that
+// stands for the VM on the host.
+#include "hcs/emulator/lcow_guest.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "hcs/emulator/orphaned_threads.h"
+#include "shimcore/hcs/hresult.h"
+#include "shimcore/thread_name.h"
+
+namespace shimcore::hcs::emulator {
+namespace {
+
+// Steps of the launch that can fail before exec; the child reports {step, errno} through a CLOEXEC pipe.
+enum class LaunchStep : int { Unshare = 1, Fork, PrivateMounts, Proc, RunGcs, Exec };
+
+const char* step_name(int step) {
+  switch (static_cast<LaunchStep>(step)) {
+    case LaunchStep::Unshare: return "unshare(CLONE_NEWNS|CLONE_NEWPID)";
+    case LaunchStep::Fork: return "fork of the namespace's init";
+    case LaunchStep::PrivateMounts: return "making mounts private";
+    case LaunchStep::Proc: return "mounting /proc";
+    case LaunchStep::RunGcs: return "mounting a tmpfs at /run/gcs";
+    case LaunchStep::Exec: return "exec of the guest agent";
+  }
+  return "launch";
+}
+
+[[noreturn]] void report_and_exit(int fd, LaunchStep step) {
+  const int report[2] = {static_cast<int>(step), errno};
+  [[maybe_unused]] const ssize_t n = ::write(fd, report, sizeof report);
+  ::_exit(120 + static_cast<int>(step));
+}
+
+class LcowGuest final : public EmulatedGuest {
+ public:
+  LcowGuest(GuestContext context, std::filesystem::path agent)
+      : context_(std::move(context)), agent_(std::move(agent)) {}
+
+  ~LcowGuest() override {
+    stop();
+    if (watcher_.joinable()) {
+      if (watcher_.get_id() == std::this_thread::get_id()) {
+        OrphanedThreads::adopt(std::move(watcher_));  // destroyed from its own exit callback
+      } else {
+        watcher_.join();
+      }
+    }
+  }
+
+  void start() override {
+    constexpr std::string_view op = "StartComputeSystem";
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(agent_, error)) {
+      throw HcsError(hresult::kFileNotFound, op,
+                     fmt::format("the LCOW guest agent {} does not exist", agent_.string()));
+    }
+    const char* level = std::getenv("SHIMCORE_GCS_LOG_LEVEL");
+    std::vector<std::string> args{agent_.string(),
+                                  "--unix-dir",
+                                  context_.ports_directory.string(),
+                                  "--plan9-dir",
+                                  context_.plan9_directory.string(),
+                                  "--root",
+                                  "/run/gcs",
+                                  "--cgroup-parent",
+                                  "/shimcore-vm-" + context_.runtime_id,
+                                  "--log-level",
+                                  level != nullptr && *level != '\0' ? level : "info"};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) {
+      throw HcsError(hresult::kServiceNotAvailable, op, fmt::format("pipe: {}", std::strerror(errno)));
+    }
+    const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    const pid_t launcher = ::fork();
+    if (launcher < 0) {
+      const int saved = errno;
+      ::close(report[0]);
+      ::close(report[1]);
+      if (devnull >= 0) ::close(devnull);
+      throw HcsError(hresult::kServiceNotAvailable, op, fmt::format("fork: {}", std::strerror(saved)));
+    }
+    if (launcher == 0) launch(report[1], devnull, argv.data());  // never returns
+    ::close(report[1]);
+    if (devnull >= 0) ::close(devnull);
+    int failure[2] = {0, 0};
+    ssize_t n;
+    do {
+      n = ::read(report[0], failure, sizeof failure);
+    } while (n < 0 && errno == EINTR);
+    ::close(report[0]);
+    if (n == static_cast<ssize_t>(sizeof failure)) {
+      int status = 0;
+      ::waitpid(launcher, &status, 0);
+      throw HcsError(failure[0] == static_cast<int>(LaunchStep::Exec) ? hresult::kFileNotFound : hresult::kAccessDenied,
+                     op,
+                     fmt::format("starting the LCOW guest agent: {} failed: {}", step_name(failure[0]),
+                                 std::strerror(failure[1])));
+    }
+    {
+      const std::lock_guard lock(mutex_);
+      pid_ = launcher;
+    }
+    watcher_ = std::thread([this, launcher] { watch(launcher); });
+  }
+
+  void stop() override {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+      // The launcher and the agent share a process group; the agent is its pid namespace's init, so everything it
+      // started (runc, containers) dies with it.
+      if (pid_ > 0 && !exited_) ::kill(-pid_, SIGKILL);
+    }
+    if (watcher_.joinable() && watcher_.get_id() != std::this_thread::get_id()) watcher_.join();
+  }
+
+  void modify(const nlohmann::json&) override {
+    throw HcsError(hresult::kNotSupported, "ModifyComputeSystem",
+                   "an LCOW VM with an external GCS bridge takes guest requests over the bridge, not from HCS");
+  }
+
+  int host_pid() const override {
+    const std::lock_guard lock(mutex_);
+    return pid_;
+  }
+
+ private:
+  // In the forked child (the launcher): only async-signal-safe calls until exec.
+  [[noreturn]] static void launch(int report_fd, int devnull, char** argv) {
+    ::setpgid(0, 0);
+    if (::unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) report_and_exit(report_fd, LaunchStep::Unshare);
+    const pid_t init = ::fork();
+    if (init < 0) report_and_exit(report_fd, LaunchStep::Fork);
+    if (init == 0) {
+      // The agent dies with its launcher: killing the launcher (stop, or `delete` after a dead shim) ends the VM.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        report_and_exit(report_fd, LaunchStep::PrivateMounts);
+      }
+      if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        report_and_exit(report_fd, LaunchStep::Proc);
+      }
+      ::mkdir("/run/gcs", 0700);
+      if (::mount("tmpfs", "/run/gcs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") != 0) {
+        report_and_exit(report_fd, LaunchStep::RunGcs);
+      }
+      if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+      ::dup2(STDERR_FILENO, STDOUT_FILENO);
+      ::execv(argv[0], argv);
+      report_and_exit(report_fd, LaunchStep::Exec);
+    }
+    ::close(report_fd);
+    int status = 0;
+    while (::waitpid(init, &status, 0) < 0 && errno == EINTR) {
+    }
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+
+  void watch(pid_t launcher) {
+    set_thread_name("hcs-lcow-guest");
+    int status = 0;
+    while (::waitpid(launcher, &status, 0) < 0 && errno == EINTR) {
+    }
+    bool report = false;
+    {
+      const std::lock_guard lock(mutex_);
+      exited_ = true;
+      report = !stopping_;
+    }
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!clean) {
+      std::fprintf(stderr, "hcs emulator: the LCOW guest agent of %s ended with %s %d\n", context_.system_id.c_str(),
+                   WIFEXITED(status) ? "exit code" : "signal",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    if (report && context_.exited) context_.exited(clean);
+  }
+
+  GuestContext context_;
+  std::filesystem::path agent_;
+  mutable std::mutex mutex_;
+  pid_t pid_ = -1;
+  bool stopping_ = false;
+  bool exited_ = false;
+  std::thread watcher_;
+};
+
+}  // namespace
+
+std::unique_ptr<EmulatedGuest> make_lcow_guest(const GuestContext& context, const std::filesystem::path& agent) {
+  return std::make_unique<LcowGuest>(context, agent);
+}
+
+}  // namespace shimcore::hcs::emulator
