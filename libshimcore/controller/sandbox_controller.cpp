@@ -68,7 +68,8 @@ std::string_view to_string(SandboxState state) noexcept {
 
 class SandboxController::Impl {
  public:
-  Impl(hcs::Client& client, TaskController& tasks, std::vector<std::string> pause_command, SandboxPlatform platform)
+  Impl(hcs::Client& client, ProcessTaskController& tasks, std::vector<std::string> pause_command,
+       SandboxPlatform platform)
       : client_(client), tasks_(tasks), pause_command_(std::move(pause_command)), platform_(std::move(platform)) {}
 
   ~Impl() { tasks_.set_admission({}, {}); }
@@ -411,7 +412,7 @@ class SandboxController::Impl {
   }
 
   hcs::Client& client_;
-  TaskController& tasks_;
+  ProcessTaskController& tasks_;
   const std::vector<std::string> pause_command_;
   const SandboxPlatform platform_;
 
@@ -433,8 +434,8 @@ class SandboxController::Impl {
   std::map<std::string, std::string> members_;  // admitted task id -> its bundle
 };
 
-SandboxController::SandboxController(hcs::Client& client, TaskController& tasks, std::vector<std::string> pause_command,
-                                     SandboxPlatform platform)
+SandboxController::SandboxController(hcs::Client& client, ProcessTaskController& tasks,
+                                     std::vector<std::string> pause_command, SandboxPlatform platform)
     : impl_(std::make_unique<Impl>(client, tasks, std::move(pause_command), std::move(platform))) {}
 SandboxController::~SandboxController() = default;
 

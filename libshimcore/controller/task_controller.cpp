@@ -158,7 +158,7 @@ std::string_view to_string(ProcessState state) noexcept {
   return "unknown";
 }
 
-class TaskController::Impl {
+class ProcessTaskController::Impl {
  public:
   Impl(hcs::Client& client, TaskEvents& events, std::string namespace_name)
       : client_(client), events_(events), namespace_name_(std::move(namespace_name)) {}
@@ -630,45 +630,50 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
   }
 }
 
-TaskController::TaskController(hcs::Client& client, TaskEvents& events, std::string namespace_name)
+ProcessTaskController::ProcessTaskController(hcs::Client& client, TaskEvents& events, std::string namespace_name)
     : impl_(std::make_unique<Impl>(client, events, std::move(namespace_name))) {}
 // Whoever forgot shutdown() (an exception unwinding serve, a test) still gets no exit callback into a dead controller.
-TaskController::~TaskController() { impl_->shutdown(); }
+ProcessTaskController::~ProcessTaskController() { impl_->shutdown(); }
 
-std::uint32_t TaskController::create(const CreateTaskRequest& request) { return impl_->create(request); }
-std::uint32_t TaskController::start(const std::string& id, const std::string& exec_id) {
+std::uint32_t ProcessTaskController::create(const CreateTaskRequest& request) { return impl_->create(request); }
+std::uint32_t ProcessTaskController::start(const std::string& id, const std::string& exec_id) {
   return impl_->start(id, exec_id);
 }
-void TaskController::exec(const ExecRequest& request) { impl_->exec(request); }
-ProcessStatus TaskController::state(const std::string& id, const std::string& exec_id) {
+void ProcessTaskController::exec(const ExecRequest& request) { impl_->exec(request); }
+ProcessStatus ProcessTaskController::state(const std::string& id, const std::string& exec_id) {
   return impl_->state(id, exec_id);
 }
-void TaskController::kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
+void ProcessTaskController::kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
   impl_->kill(id, exec_id, signal, all);
 }
-ExitStatus TaskController::remove(const std::string& id, const std::string& exec_id) {
+ExitStatus ProcessTaskController::remove(const std::string& id, const std::string& exec_id) {
   return impl_->remove(id, exec_id);
 }
-std::vector<std::uint32_t> TaskController::pids(const std::string& id) { return impl_->pids(id); }
-void TaskController::resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
-                                std::uint32_t height) {
+std::vector<std::uint32_t> ProcessTaskController::pids(const std::string& id) { return impl_->pids(id); }
+void ProcessTaskController::resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
+                                       std::uint32_t height) {
   impl_->resize_pty(id, exec_id, width, height);
 }
-void TaskController::close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
+void ProcessTaskController::close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
   impl_->close_io(id, exec_id, close_stdin);
 }
-void TaskController::update(const std::string& id, const ResourceUpdate& update) { impl_->update(id, update); }
-void TaskController::wait(const std::string& id, const std::string& exec_id,
-                          std::function<void(const ExitStatus&)> on_exit) {
+void ProcessTaskController::update(const std::string& id, const ResourceUpdate& update) { impl_->update(id, update); }
+void ProcessTaskController::wait(const std::string& id, const std::string& exec_id,
+                                 std::function<void(const ExitStatus&)> on_exit) {
   impl_->wait(id, exec_id, std::move(on_exit));
 }
-std::size_t TaskController::task_count() { return impl_->task_count(); }
-std::vector<std::string> TaskController::task_ids() { return impl_->task_ids(); }
-std::vector<TaskController::TaskSummary> TaskController::summaries() { return impl_->summaries(); }
-void TaskController::set_admission(Admission admission, Departure departure) {
+std::size_t ProcessTaskController::task_count() { return impl_->task_count(); }
+std::vector<std::string> ProcessTaskController::task_ids() { return impl_->task_ids(); }
+std::vector<TaskController::TaskSummary> ProcessTaskController::summaries() { return impl_->summaries(); }
+void ProcessTaskController::set_admission(Admission admission, Departure departure) {
   impl_->set_admission(std::move(admission), std::move(departure));
 }
-hcs::schema::Statistics TaskController::statistics(const std::string& id) { return impl_->statistics(id); }
-void TaskController::shutdown() { impl_->shutdown(); }
+hcs::schema::Statistics ProcessTaskController::statistics(const std::string& id) { return impl_->statistics(id); }
+TaskStatistics ProcessTaskController::task_statistics(const std::string& id) {
+  TaskStatistics statistics;
+  statistics.windows = impl_->statistics(id);
+  return statistics;
+}
+void ProcessTaskController::shutdown() { impl_->shutdown(); }
 
 }  // namespace shimcore::controller

@@ -1,7 +1,10 @@
 // HCS Statistics -> containerd.runhcs.stats.v1.Statistics, the conversion hcsshim applies (100 ns units -> ns).
 #include "service/statistics.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+
+#include "shimcore/errdefs.h"
 
 namespace shimcore::service {
 namespace {
@@ -39,6 +42,23 @@ containerd::runhcs::stats::v1::Statistics windows_statistics(const hcs::schema::
     storage.set_write_size_bytes(hcs.storage->write_size_bytes.value_or(0));
   }
   return statistics;
+}
+
+containerd::runhcs::stats::v1::Statistics task_statistics(const controller::TaskStatistics& statistics) {
+  if (statistics.windows) return windows_statistics(*statistics.windows);
+  containerd::runhcs::stats::v1::Statistics out;
+  if (statistics.linux_metrics) {
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    const auto parsed = google::protobuf::util::JsonStringToMessage(
+        statistics.linux_metrics->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), out.mutable_linux(),
+        options);
+    if (!parsed.ok()) {
+      throw make_error(ErrorKind::Internal, "the guest's container metrics are not cgroups v1 Metrics: {}",
+                       parsed.ToString());
+    }
+  }
+  return out;
 }
 
 }  // namespace shimcore::service

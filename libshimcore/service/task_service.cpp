@@ -209,7 +209,7 @@ void register_task_service(transport::ServiceRegistry& registry, controller::Tas
       });
   service.add_blocking<task::StatsRequest, task::StatsResponse>(
       "Stats", [controller](const CallContext&, const task::StatsRequest& request) {
-        const auto statistics = windows_statistics(controller->statistics(request.id()));
+        const auto statistics = task_statistics(controller->task_statistics(request.id()));
         task::StatsResponse response;
         // The bare type name, as hcsshim's typeurl.MarshalAny writes it (containerd and ctr resolve it by name).
         response.mutable_stats()->set_type_url(std::string(kStatisticsTypeUrl));

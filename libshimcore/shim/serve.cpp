@@ -145,7 +145,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     auto client = hcs::make_default_client(flags.namespace_name);
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
-    controller::TaskController tasks(*client, task_events, flags.namespace_name);
+    controller::ProcessTaskController tasks(*client, task_events, flags.namespace_name);
     controller::SandboxController sandbox(*client, tasks, pause_command(kind), host_platform(kind));
     // After the controllers its calls use, so that it is closed (and its threads joined) before they go.
     transport::LongCalls long_calls;

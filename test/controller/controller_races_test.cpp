@@ -50,7 +50,7 @@ struct Fixture {
     shimcore::hcs::EmulatorOptions options;
     options.runtime_dir = dir.path / "records";
     client = std::make_unique<GatedClient>(shimcore::hcs::make_emulator_client(options), gates);
-    tasks = std::make_unique<TaskController>(*client, events);
+    tasks = std::make_unique<ProcessTaskController>(*client, events);
     sandbox = std::make_unique<SandboxController>(
         *client, *tasks,
         std::vector<std::string>{std::string(SHIMCORE_TEST_BIN_DIR) + "/containerd-shim-process-v2", "pause"},
@@ -79,7 +79,7 @@ struct Fixture {
   HcsGates gates;
   QuietEvents events;
   std::unique_ptr<GatedClient> client;
-  std::unique_ptr<TaskController> tasks;
+  std::unique_ptr<ProcessTaskController> tasks;
   std::unique_ptr<SandboxController> sandbox;
 };
 

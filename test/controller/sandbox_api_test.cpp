@@ -339,7 +339,7 @@ TEST_CASE("ids and bundles that break containerd's identifier rules are InvalidA
   sandbox::CreateSandboxRequest create;
   create.set_bundle_path(pod.bundle.string());
   for (const std::string& bad : {std::string("pod1\tpod1@pause"), std::string("pod1\n"), std::string("../pod1"),
-                                std::string(), std::string(77, 'a')}) {
+                                 std::string(), std::string(77, 'a')}) {
     create.set_sandbox_id(bad);
     const auto refused = client.call(kSandboxService, "CreateSandbox", create.SerializeAsString(), kFiveSeconds);
     CHECK(refused.status.code == StatusCode::InvalidArgument);

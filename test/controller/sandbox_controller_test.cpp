@@ -53,7 +53,7 @@ struct Fixture {
     shimcore::hcs::EmulatorOptions options;
     options.runtime_dir = dir.path / "records";
     client = shimcore::hcs::make_emulator_client(options);
-    tasks = std::make_unique<TaskController>(*client, events);
+    tasks = std::make_unique<ProcessTaskController>(*client, events);
     sandbox =
         std::make_unique<SandboxController>(*client, *tasks, std::move(pause), SandboxPlatform{"linux", "amd64", ""});
     fs::create_directories(bundle);
@@ -83,7 +83,7 @@ struct Fixture {
   fs::path bundle = dir.path / "bundle";
   NoEvents events;
   std::unique_ptr<shimcore::hcs::Client> client;
-  std::unique_ptr<TaskController> tasks;
+  std::unique_ptr<ProcessTaskController> tasks;
   std::unique_ptr<SandboxController> sandbox;
 };
 

@@ -35,7 +35,7 @@ TEST_CASE("a binary:// logger of a task and of an exec sees CONTAINER_NAMESPACE 
   options.runtime_dir = dir.path / "hcs";
   auto client = shimcore::hcs::make_emulator_client(options);
   QuietEvents events;
-  TaskController tasks(*client, events, "k8s.io");
+  ProcessTaskController tasks(*client, events, "k8s.io");
   // containerd's logging protocol: fd 3 = stdout, fd 4 = stderr, fd 5 = ready; the query arrives as arguments.
   const fs::path logger = dir.path / "logger.sh";
   std::ofstream(logger) << "#!/bin/sh\n"

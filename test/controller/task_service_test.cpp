@@ -33,7 +33,7 @@ struct Fixture {
   Fixture() {
     options.runtime_dir = dir.path / "hcs";
     client = shimcore::hcs::make_emulator_client(options);
-    tasks = std::make_unique<shimcore::controller::TaskController>(*client, events);
+    tasks = std::make_unique<shimcore::controller::ProcessTaskController>(*client, events);
     shimcore::service::register_task_service(registry, *tasks, [this] { ++shutdowns; });
   }
   ~Fixture() { tasks->shutdown(); }
@@ -52,7 +52,7 @@ struct Fixture {
   shimcore::hcs::EmulatorOptions options;
   std::unique_ptr<shimcore::hcs::Client> client;
   QuietEvents events;
-  std::unique_ptr<shimcore::controller::TaskController> tasks;
+  std::unique_ptr<shimcore::controller::ProcessTaskController> tasks;
   ServiceRegistry registry;
   int shutdowns = 0;
 };

@@ -32,7 +32,7 @@ struct Fixture {
   shimcore::testing::TempDir dir{"shimcore-stats-"};
   std::unique_ptr<shimcore::hcs::EmulatorClient> client = shimcore::hcs::make_emulator_client(options());
   shimcore::testing::QuietEvents events;
-  controller::TaskController tasks{*client, events};
+  controller::ProcessTaskController tasks{*client, events};
 
   ~Fixture() { tasks.shutdown(); }
 

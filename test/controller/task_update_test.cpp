@@ -74,7 +74,7 @@ TEST_CASE("Task.Update turns limits into HCS container modifications, only while
   options.runtime_dir = dir.path / "records";
   RecordingClient client(shimcore::hcs::make_emulator_client(options));
   QuietEvents events;
-  TaskController tasks(client, events);
+  ProcessTaskController tasks(client, events);
   const fs::path bundle = dir.path / "t1";
   fs::create_directories(bundle);
   std::ofstream(bundle / "config.json") << json{

@@ -53,7 +53,7 @@ class SandboxController {
  public:
   // `pause_command` is the pause container's process (argv). On the emulator it runs on the host, as the pause
   // container of a host-process pod would.
-  SandboxController(hcs::Client& client, TaskController& tasks, std::vector<std::string> pause_command,
+  SandboxController(hcs::Client& client, ProcessTaskController& tasks, std::vector<std::string> pause_command,
                     SandboxPlatform platform);
   ~SandboxController();
   SandboxController(const SandboxController&) = delete;

@@ -1,4 +1,5 @@
-// Tasks and execs of a process-kind shim over an HCS client: explicit process state machines, stdio, exits, events.
+// The task API a shim serves, and the process kind's tasks over an HCS client: explicit process state machines,
+// stdio, exits, events.
 #pragma once
 
 #include <chrono>
@@ -89,40 +90,79 @@ class TaskEvents {
   virtual void exec_started(const std::string& id, const std::string& exec_id, std::uint32_t pid) = 0;
 };
 
-// All methods are thread-safe and throw shimcore::Error with the errdefs kind (NotFound for unknown ids,
+// A task's statistics as the kind that runs it knows them: a Windows container's HCS Statistics, or a Linux guest
+// container's cgroup metrics (the guest's LCOWMetrics).
+struct TaskStatistics {
+  std::optional<hcs::schema::Statistics> windows;
+  std::optional<nlohmann::json> linux_metrics;
+};
+
+// The task API of one shim, whatever runs its tasks (HCS containers on the host, containers in a utility VM). All
+// methods are thread-safe and throw shimcore::Error with the errdefs kind (NotFound for unknown ids,
 // FailedPrecondition for a wrong state, InvalidArgument for bad input, AlreadyExists for reused ids).
 class TaskController {
  public:
-  // `namespace_name` is the shim's containerd namespace (CONTAINER_NAMESPACE of binary:// loggers).
-  TaskController(hcs::Client& client, TaskEvents& events, std::string namespace_name = {});
-  ~TaskController();
-  TaskController(const TaskController&) = delete;
-  TaskController& operator=(const TaskController&) = delete;
+  virtual ~TaskController() = default;
 
-  // Reads <bundle>/config.json, mounts the rootfs, creates and starts the HCS container; the init process itself is
-  // started by start(). Returns the pid (0 until started).
-  std::uint32_t create(const CreateTaskRequest& request);
-  std::uint32_t start(const std::string& id, const std::string& exec_id);
-  void exec(const ExecRequest& request);
-  ProcessStatus state(const std::string& id, const std::string& exec_id);
-  void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all);
-  ExitStatus remove(const std::string& id, const std::string& exec_id);
-  std::vector<std::uint32_t> pids(const std::string& id);
-  void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height);
-  void close_io(const std::string& id, const std::string& exec_id, bool close_stdin);
-  // Applies limits to the task's container (HCS ModifyComputeSystem on Container/Memory/SizeInMB and
-  // Container/Processor). The task must be running; an empty update is InvalidArgument.
-  void update(const std::string& id, const ResourceUpdate& update);
+  // Creates the task's container; its init process is started by start(). Returns the pid (0 until started).
+  virtual std::uint32_t create(const CreateTaskRequest& request) = 0;
+  virtual std::uint32_t start(const std::string& id, const std::string& exec_id) = 0;
+  virtual void exec(const ExecRequest& request) = 0;
+  virtual ProcessStatus state(const std::string& id, const std::string& exec_id) = 0;
+  virtual void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) = 0;
+  virtual ExitStatus remove(const std::string& id, const std::string& exec_id) = 0;
+  virtual std::vector<std::uint32_t> pids(const std::string& id) = 0;
+  virtual void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
+                          std::uint32_t height) = 0;
+  virtual void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) = 0;
+  // Applies limits to the task's container. The task must be running; an empty update is InvalidArgument.
+  virtual void update(const std::string& id, const ResourceUpdate& update) = 0;
   // Calls `on_exit` once the process has exited (at once if it already has), from any thread.
-  void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit);
-  std::size_t task_count();
-  std::vector<std::string> task_ids();
+  virtual void wait(const std::string& id, const std::string& exec_id,
+                    std::function<void(const ExitStatus&)> on_exit) = 0;
+  virtual std::size_t task_count() = 0;
+  virtual std::vector<std::string> task_ids() = 0;
   // Every task and its execs (exec id, state), for diagnostics.
   struct TaskSummary {
     std::string id;
     std::vector<std::pair<std::string, ProcessState>> execs;
   };
-  std::vector<TaskSummary> summaries();
+  virtual std::vector<TaskSummary> summaries() = 0;
+  // NotFound for an unknown task, FailedPrecondition naming the state unless its init process is running.
+  virtual TaskStatistics task_statistics(const std::string& id) = 0;
+  // Stops everything (shim shutdown): stops containers, drains stdio, unmounts.
+  virtual void shutdown() = 0;
+};
+
+// The process kind's tasks: each task is an HCS container on the host.
+class ProcessTaskController final : public TaskController {
+ public:
+  // `namespace_name` is the shim's containerd namespace (CONTAINER_NAMESPACE of binary:// loggers).
+  ProcessTaskController(hcs::Client& client, TaskEvents& events, std::string namespace_name = {});
+  ~ProcessTaskController() override;
+  ProcessTaskController(const ProcessTaskController&) = delete;
+  ProcessTaskController& operator=(const ProcessTaskController&) = delete;
+
+  // Reads <bundle>/config.json, mounts the rootfs, creates and starts the HCS container; the init process itself is
+  // started by start(). Returns the pid (0 until started).
+  std::uint32_t create(const CreateTaskRequest& request) override;
+  std::uint32_t start(const std::string& id, const std::string& exec_id) override;
+  void exec(const ExecRequest& request) override;
+  ProcessStatus state(const std::string& id, const std::string& exec_id) override;
+  void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) override;
+  ExitStatus remove(const std::string& id, const std::string& exec_id) override;
+  std::vector<std::uint32_t> pids(const std::string& id) override;
+  void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
+                  std::uint32_t height) override;
+  void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) override;
+  // HCS ModifyComputeSystem on Container/Memory/SizeInMB and Container/Processor.
+  void update(const std::string& id, const ResourceUpdate& update) override;
+  void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) override;
+  std::size_t task_count() override;
+  std::vector<std::string> task_ids() override;
+  std::vector<TaskSummary> summaries() override;
+  TaskStatistics task_statistics(const std::string& id) override;
+  void shutdown() override;
 
   // Decides whether a task may join this shim, from its CRI pod annotations, before anything is created; throws to
   // refuse. Without one (no sandbox served), tasks are pods of their own, or members of a sandbox task created here.
@@ -135,8 +175,6 @@ class TaskController {
   // The task container's HCS Statistics (property query "Statistics"). NotFound for an unknown task,
   // FailedPrecondition naming the state unless its init process is running.
   hcs::schema::Statistics statistics(const std::string& id);
-  // Stops everything (shim shutdown): terminates systems, drains stdio, unmounts.
-  void shutdown();
 
  private:
   class Impl;
