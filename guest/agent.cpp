@@ -257,7 +257,8 @@ Reply Agent::handle(gcs::Rpc rpc, std::string_view body, std::stop_token stop) {
     try {
       request = gcs::decode<Request>(body);
     } catch (const std::exception& e) {
-      log_warn("malformed request", {{"rpc", gcs::describe_type(static_cast<std::uint32_t>(rpc))}, {"error", e.what()}});
+      log_warn("malformed request",
+               {{"rpc", gcs::describe_type(static_cast<std::uint32_t>(rpc))}, {"error", e.what()}});
       return Reply{encode_failure(we::kInvalidJson, e.what(), {})};
     }
     const gcs::RequestBase& base = [&]() -> const gcs::RequestBase& {
@@ -281,9 +282,8 @@ Reply Agent::handle(gcs::Rpc rpc, std::string_view body, std::stop_token stop) {
   using gcs::Rpc;
   switch (rpc) {
     case Rpc::Create:
-      return run(std::type_identity<gcs::CreateRequest>{}, [&](const auto& r, const std::string& a) {
-        return Reply{encode_success(create(r), a)};
-      });
+      return run(std::type_identity<gcs::CreateRequest>{},
+                 [&](const auto& r, const std::string& a) { return Reply{encode_success(create(r), a)}; });
     case Rpc::Start:
       // The Linux GCS starts a container on its first ExecuteProcess; Start only checks the container exists.
       return run(std::type_identity<gcs::RequestBase>{}, [&](const auto& r, const std::string& a) {
@@ -300,9 +300,8 @@ Reply Agent::handle(gcs::Rpc rpc, std::string_view body, std::stop_token stop) {
         return Reply{encode_success(Empty{}, a)};
       });
     case Rpc::ExecuteProcess:
-      return run(std::type_identity<gcs::ExecuteProcessRequest>{}, [&](const auto& r, const std::string& a) {
-        return Reply{encode_success(execute(r), a)};
-      });
+      return run(std::type_identity<gcs::ExecuteProcessRequest>{},
+                 [&](const auto& r, const std::string& a) { return Reply{encode_success(execute(r), a)}; });
     case Rpc::WaitForProcess:
       return run(std::type_identity<gcs::WaitForProcessRequest>{}, [&](const auto& r, const std::string& a) {
         auto response = wait(r, stop);
@@ -320,28 +319,26 @@ Reply Agent::handle(gcs::Rpc rpc, std::string_view body, std::stop_token stop) {
         return Reply{encode_success(Empty{}, a)};
       });
     case Rpc::GetProperties:
-      return run(std::type_identity<gcs::GetPropertiesRequest>{}, [&](const auto& r, const std::string& a) {
-        return Reply{encode_success(properties(r), a)};
-      });
+      return run(std::type_identity<gcs::GetPropertiesRequest>{},
+                 [&](const auto& r, const std::string& a) { return Reply{encode_success(properties(r), a)}; });
     case Rpc::ModifySettings:
       return run(std::type_identity<gcs::ModifySettingsRequest>{}, [&](const auto& r, const std::string& a) {
         modify(r);
         return Reply{encode_success(Empty{}, a)};
       });
     case Rpc::DumpStacks:
-      return run(std::type_identity<gcs::RequestBase>{}, [&](const auto&, const std::string& a) {
-        return Reply{encode_success(dump_stacks(), a)};
-      });
+      return run(std::type_identity<gcs::RequestBase>{},
+                 [&](const auto&, const std::string& a) { return Reply{encode_success(dump_stacks(), a)}; });
     case Rpc::DeleteContainerState:
       return run(std::type_identity<gcs::RequestBase>{}, [&](const auto& r, const std::string& a) {
         delete_state(r);
         return Reply{encode_success(Empty{}, a)};
       });
     default:
-      return Reply{encode_failure(we::kNotImplemented,
-                                  fmt::format("{} is not supported by the Linux guest",
-                                              gcs::describe_type(static_cast<std::uint32_t>(rpc))),
-                                  {})};
+      return Reply{encode_failure(
+          we::kNotImplemented,
+          fmt::format("{} is not supported by the Linux guest", gcs::describe_type(static_cast<std::uint32_t>(rpc))),
+          {})};
   }
 }
 
@@ -360,8 +357,8 @@ gcs::CreateResponse Agent::create(const gcs::CreateRequest& request) {
   const std::uint32_t major = version.is_object() ? version.value("Major", 0u) : 0u;
   const std::uint32_t minor = version.is_object() ? version.value("Minor", 0u) : 0u;
   if (major < 2 || (major == 2 && minor < 1)) {
-    throw wire_failure(we::kInvalidJson, "unsupported container schema version {}.{}: the Linux guest needs 2.1",
-                       major, minor);
+    throw wire_failure(we::kInvalidJson, "unsupported container schema version {}.{}: the Linux guest needs 2.1", major,
+                       minor);
   }
   if (!config.contains("OciBundlePath") || !config["OciBundlePath"].is_string()) {
     throw wire_failure(we::kInvalidJson, "ContainerConfig has no OciBundlePath");
@@ -372,8 +369,8 @@ gcs::CreateResponse Agent::create(const gcs::CreateRequest& request) {
   const fs::path root = fs::path(options_.root).lexically_normal();
   const fs::path bundle = fs::path(config["OciBundlePath"].get<std::string>()).lexically_normal();
   if (!bundle.is_absolute() || !is_within(bundle, root)) {
-    throw wire_failure(we::kInvalidArgument, "OciBundlePath {} is outside the guest's state root {}",
-                       bundle.string(), root.string());
+    throw wire_failure(we::kInvalidArgument, "OciBundlePath {} is outside the guest's state root {}", bundle.string(),
+                       root.string());
   }
 
   json spec = config["OciSpecification"];
@@ -571,8 +568,18 @@ std::shared_ptr<GuestProcess> Agent::start_init(Container& container, const gcs:
     throw wire_failure(we::kFail, "runc start for container {} failed ({}): {}", container.id,
                        describe_wait_status(started.status), message);
   }
-  const std::lock_guard lock(mutex_);
-  move(container, ContainerState::Running);
+  std::optional<gcs::ContainerNotification> notification;
+  Notifier notifier;
+  {
+    const std::lock_guard lock(mutex_);
+    move(container, ContainerState::Running);
+    if (container.init_exited) notification = stop_container(container);
+    notifier = notifier_;
+  }
+  if (notification && notifier) {
+    log_info("container exited", {{"cid", container.id}, {"type", notification->type}});
+    notifier(*notification);
+  }
   return process;
 }
 
@@ -580,7 +587,8 @@ std::shared_ptr<GuestProcess> Agent::start_exec(Container& container, const gcs:
                                                 Stdio stdio) {
   json oci_process = *parameters.oci_process;
   oci_process["terminal"] = parameters.emulate_console;
-  if (!oci_process.contains("cwd") || !oci_process["cwd"].is_string() || oci_process["cwd"].get<std::string>().empty()) {
+  if (!oci_process.contains("cwd") || !oci_process["cwd"].is_string() ||
+      oci_process["cwd"].get<std::string>().empty()) {
     oci_process["cwd"] = "/";
   }
   std::uint64_t sequence = 0;
@@ -685,23 +693,32 @@ void Agent::watch(GuestProcess& process, std::stop_token stop) {
   if (process.init) on_init_exit(process.container_id);
 }
 
+gcs::ContainerNotification Agent::stop_container(Container& container) {
+  move(container, ContainerState::Stopped);
+  container.notified = true;
+  gcs::ContainerNotification notification;
+  notification.base.container_id = container.id;
+  notification.base.activity_id = container.activity_id;
+  notification.type = container.last_signal == SIGTERM   ? "GracefulExit"
+                      : container.last_signal == SIGKILL ? "ForcedExit"
+                                                         : "UnexpectedExit";
+  notification.operation = "None";
+  notification.result = 0;
+  return notification;
+}
+
 void Agent::on_init_exit(const std::string& container_id) {
   gcs::ContainerNotification notification;
   Notifier notifier;
   {
     const std::lock_guard lock(mutex_);
     const auto it = containers_.find(container_id);
-    if (it == containers_.end() || it->second->notified) return;
+    if (it == containers_.end()) return;
     Container& container = *it->second;
-    if (container.state == ContainerState::Running) move(container, ContainerState::Stopped);
-    container.notified = true;
-    notification.base.container_id = container.id;
-    notification.base.activity_id = container.activity_id;
-    notification.type = container.last_signal == SIGTERM   ? "GracefulExit"
-                        : container.last_signal == SIGKILL ? "ForcedExit"
-                                                           : "UnexpectedExit";
-    notification.operation = "None";
-    notification.result = 0;
+    container.init_exited = true;
+    // Still Created: `runc start` has not returned yet (a short init can exit first); start_init finishes this.
+    if (container.state != ContainerState::Running || container.notified) return;
+    notification = stop_container(container);
     notifier = notifier_;
   }
   log_info("container exited", {{"cid", container_id}, {"type", notification.type}});
@@ -797,8 +814,7 @@ bool Agent::shutdown(const gcs::RequestBase& request, bool forced) {
     const std::lock_guard lock(mutex_);
     const std::shared_ptr<Container> container = find_container(request.container_id);
     if (container->state == ContainerState::Created) {
-      throw wire_failure(we::kInvalidState, "container {} is Created: its init has not started",
-                         request.container_id);
+      throw wire_failure(we::kInvalidState, "container {} is Created: its init has not started", request.container_id);
     }
     if (container->state != ContainerState::Running) {
       throw wire_failure(we::kSystemNotFound, "container {} is {}: already stopped", request.container_id,

@@ -63,7 +63,7 @@ struct GuestProcess {
   pid_t pid = 0;
   std::string container_id;  // empty for a utility-VM process
   bool init = false;
-  std::shared_ptr<Fd> pty_master;  // with EmulateConsole
+  std::shared_ptr<Fd> pty_master;               // with EmulateConsole
   std::vector<std::unique_ptr<Relay>> outputs;  // stdout/stderr (or the pty) towards the host
   std::unique_ptr<Relay> input;                 // the host's stdin towards the process
 
@@ -79,10 +79,11 @@ struct Container {
   std::string id;
   std::string activity_id;  // of the Create request; echoed by the exit notification
   std::string bundle;
-  nlohmann::json spec;      // the spec as written to config.json
+  nlohmann::json spec;  // the spec as written to config.json
   ContainerState state = ContainerState::Created;
   int last_signal = 0;  // the last SIGTERM or SIGKILL the host sent the init: decides the exit notification's Type
   bool notified = false;
+  bool init_exited = false;  // may happen before `runc start` returns; start_init then completes the exit
   std::map<pid_t, std::shared_ptr<GuestProcess>> processes;  // init and execs
   // Serialises the runc operations on this container (start, exec, delete), which run without the agent's mutex.
   std::mutex operation;
@@ -123,10 +124,8 @@ class Agent {
 
   struct Stdio;
   Stdio dial_stdio(const gcs::StdioPorts& ports);
-  std::shared_ptr<GuestProcess> start_init(Container& container, const gcs::ProcessParameters& parameters,
-                                           Stdio stdio);
-  std::shared_ptr<GuestProcess> start_exec(Container& container, const gcs::ProcessParameters& parameters,
-                                           Stdio stdio);
+  std::shared_ptr<GuestProcess> start_init(Container& container, const gcs::ProcessParameters& parameters, Stdio stdio);
+  std::shared_ptr<GuestProcess> start_exec(Container& container, const gcs::ProcessParameters& parameters, Stdio stdio);
   std::shared_ptr<GuestProcess> start_uvm_process(const gcs::ProcessParameters& parameters, Stdio stdio);
   // Runs runc create/exec (`argv` ends with the container id) with the process's stdio; fills in the pid from the
   // pid file and the relays (over pipes, or over the pty master runc hands back on the console socket).
@@ -136,9 +135,11 @@ class Agent {
   void track(const std::shared_ptr<GuestProcess>& process, Container* container);
   void watch(GuestProcess& process, std::stop_token stop);
   void on_init_exit(const std::string& container_id);
+  // Running -> Stopped and the one exit notification (to be sent by the caller, outside the lock).
+  gcs::ContainerNotification stop_container(Container& container);  // caller holds mutex_
   std::shared_ptr<GuestProcess> find_process(const std::string& container_id, std::uint32_t pid);
   std::shared_ptr<Container> find_container(const std::string& container_id);  // caller holds mutex_
-  void move(Container& container, ContainerState to);           // caller holds mutex_
+  void move(Container& container, ContainerState to);                          // caller holds mutex_
   std::vector<std::string> runc_command(std::initializer_list<std::string> args) const;
   std::string cgroup_path(const std::string& container_id) const;
 
@@ -151,10 +152,10 @@ class Agent {
   Notifier notifier_;
   std::map<std::string, std::shared_ptr<Container>> containers_;
   std::map<pid_t, std::shared_ptr<GuestProcess>> uvm_processes_;
-  std::set<std::string> share_mounts_;                          // MappedDirectory mount paths
-  std::map<std::string, std::set<std::string>> layer_mounts_;   // container id -> CombinedLayers root paths
-  std::map<std::string, nlohmann::json> network_adapters_;      // adapter id -> settings (recorded only)
-  std::uint64_t sequence_ = 0;                                  // names of per-request files
+  std::set<std::string> share_mounts_;                         // MappedDirectory mount paths
+  std::map<std::string, std::set<std::string>> layer_mounts_;  // container id -> CombinedLayers root paths
+  std::map<std::string, nlohmann::json> network_adapters_;     // adapter id -> settings (recorded only)
+  std::uint64_t sequence_ = 0;                                 // names of per-request files
 };
 
 }  // namespace shimcore::guest

@@ -145,15 +145,14 @@ bool Bridge::serve(Fd fd) {
     }
     std::erase_if(workers, [](const Worker& w) { return w.done->load(); });
     auto done = std::make_shared<std::atomic<bool>>(false);
-    workers.push_back(Worker{done, std::jthread([this, &connection, rpc = *rpc, message = std::move(message),
-                                                 done](std::stop_token stop) {
-                               const Reply reply = agent_.handle(rpc, message.body, stop);
-                               if (reply.body) {
-                                 connection.send(response_type_of(message.header.type), message.header.id,
-                                                 *reply.body);
-                               }
-                               done->store(true);
-                             })});
+    workers.push_back(Worker{
+        done, std::jthread([this, &connection, rpc = *rpc, message = std::move(message), done](std::stop_token stop) {
+          const Reply reply = agent_.handle(rpc, message.body, stop);
+          if (reply.body) {
+            connection.send(response_type_of(message.header.type), message.header.id, *reply.body);
+          }
+          done->store(true);
+        })});
   };
 
   char buffer[64 * 1024];

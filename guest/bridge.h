@@ -33,7 +33,7 @@ class Bridge {
   Agent& agent_;
   Transport& transport_;
   std::mutex mutex_;
-  Connection* current_ = nullptr;  // negotiated connection, guarded by mutex_
+  Connection* current_ = nullptr;    // negotiated connection, guarded by mutex_
   std::deque<std::string> pending_;  // encoded notification bodies
 };
 

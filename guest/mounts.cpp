@@ -30,8 +30,7 @@ void bind_mount(const std::string& source, const std::string& target, bool read_
     throw errno_error(fmt::format("bind mount {} on {}", source, target));
   }
   // A bind mount takes MS_RDONLY only on a remount.
-  if (read_only &&
-      ::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0) {
+  if (read_only && ::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0) {
     const Error error = errno_error(fmt::format("remount {} read-only", target));
     ::umount2(target.c_str(), MNT_DETACH);
     throw error;

@@ -2,12 +2,12 @@
 #include "posix.h"
 
 #include <fcntl.h>
+#include <linux/vm_sockets.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <linux/vm_sockets.h>
 
 #include <cerrno>
 #include <cstring>

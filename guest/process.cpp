@@ -165,9 +165,8 @@ Relay::Relay(std::shared_ptr<Fd> from, std::shared_ptr<Fd> to, std::string name)
   if (::fstat(to->get(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
     ::fcntl(to->get(), F_SETFL, ::fcntl(to->get(), F_GETFL) | O_NONBLOCK);
   }
-  thread_ = std::jthread([this, from = std::move(from), to = std::move(to)]() mutable {
-    run(std::move(from), std::move(to));
-  });
+  thread_ = std::jthread(
+      [this, from = std::move(from), to = std::move(to)]() mutable { run(std::move(from), std::move(to)); });
 }
 
 Relay::~Relay() { stop(); }

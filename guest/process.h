@@ -22,13 +22,13 @@
 namespace shimcore::guest {
 
 struct SpawnOptions {
-  std::vector<std::string> argv;          // argv[0] without a slash is looked up in PATH (of `env` when given)
+  std::vector<std::string> argv;                // argv[0] without a slash is looked up in PATH (of `env` when given)
   std::optional<std::vector<std::string>> env;  // "K=V"; nullopt = the agent's environment
-  std::string working_directory;          // empty = the agent's
-  int stdin_fd = -1;                      // -1 = /dev/null
+  std::string working_directory;                // empty = the agent's
+  int stdin_fd = -1;                            // -1 = /dev/null
   int stdout_fd = -1;
   int stderr_fd = -1;
-  bool new_session = false;               // setsid(); with `controlling_terminal`, stdin becomes the session's tty
+  bool new_session = false;  // setsid(); with `controlling_terminal`, stdin becomes the session's tty
   bool controlling_terminal = false;
 };
 
