@@ -302,12 +302,16 @@ Reply Agent::handle(gcs::Rpc rpc, std::string_view body, std::stop_token stop) {
     case Rpc::ExecuteProcess:
       return run(std::type_identity<gcs::ExecuteProcessRequest>{},
                  [&](const auto& r, const std::string& a) { return Reply{encode_success(execute(r), a)}; });
-    case Rpc::WaitForProcess:
-      return run(std::type_identity<gcs::WaitForProcessRequest>{}, [&](const auto& r, const std::string& a) {
-        auto response = wait(r, stop);
+    case Rpc::WaitForProcess: {
+      std::function<void()> answered;
+      Reply reply = run(std::type_identity<gcs::WaitForProcessRequest>{}, [&](const auto& r, const std::string& a) {
+        auto response = wait(r, stop, answered);
         if (!response) return Reply{};
         return Reply{encode_success(*response, a)};
       });
+      reply.answered = std::move(answered);
+      return reply;
+    }
     case Rpc::SignalProcess:
       return run(std::type_identity<gcs::SignalProcessRequest>{}, [&](const auto& r, const std::string& a) {
         signal(r);
@@ -690,7 +694,13 @@ void Agent::watch(GuestProcess& process, std::stop_token stop) {
                               {"pid", process.pid},
                               {"status", describe_wait_status(*status)},
                               {"exitCode", exit_code_of(*status)}});
-  if (process.init) on_init_exit(process.container_id);
+  if (!process.init) return;
+  {
+    // Bounded: a response stuck behind a dead host must not hold the notification back for long.
+    std::unique_lock lock(process.mutex);
+    process.changed.wait_for(lock, stop, kCopyAfterExit, [&] { return process.unanswered_waits == 0; });
+  }
+  on_init_exit(process.container_id);
 }
 
 gcs::ContainerNotification Agent::stop_container(Container& container) {
@@ -738,10 +748,16 @@ std::shared_ptr<GuestProcess> Agent::find_process(const std::string& container_i
   return it->second;
 }
 
-std::optional<gcs::WaitForProcessResponse> Agent::wait(const gcs::WaitForProcessRequest& request,
-                                                       std::stop_token stop) {
+std::optional<gcs::WaitForProcessResponse> Agent::wait(const gcs::WaitForProcessRequest& request, std::stop_token stop,
+                                                       std::function<void()>& answered) {
   const std::shared_ptr<GuestProcess> process = find_process(request.base.container_id, request.process_id);
   std::unique_lock lock(process->mutex);
+  ++process->unanswered_waits;
+  answered = [process] {
+    const std::lock_guard answered_lock(process->mutex);
+    --process->unanswered_waits;
+    process->changed.notify_all();
+  };
   auto exited = [&] { return process->state == ProcessState::Exited; };
   if (request.timeout_ms == gcs::kInfiniteTimeout) {
     if (!process->changed.wait(lock, stop, exited)) return std::nullopt;

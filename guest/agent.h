@@ -71,6 +71,9 @@ struct GuestProcess {
   std::condition_variable_any changed;
   ProcessState state = ProcessState::Running;
   int exit_code = 0;
+  // WaitForProcess requests whose response is not yet written: the init's exit notification waits for them (briefly),
+  // so that the host sees the exit code before the container's exit.
+  int unanswered_waits = 0;
 
   std::jthread waiter;  // last member: destroyed (stopped and joined) before the relays it waits on
 };
@@ -91,8 +94,12 @@ struct Container {
 
 // A handler's outcome: the response body, or none (a null-id shutdown, or a wait cut short by a disconnect).
 struct Reply {
+  Reply() = default;
+  explicit Reply(std::optional<std::string> response, bool shut_down = false)
+      : body(std::move(response)), shutdown(shut_down) {}
   std::optional<std::string> body;
   bool shutdown = false;
+  std::function<void()> answered;  // when set, the bridge calls it once the body is written (or dropped)
 };
 
 class Agent {
@@ -112,7 +119,9 @@ class Agent {
  private:
   gcs::CreateResponse create(const gcs::CreateRequest& request);
   gcs::ExecuteProcessResponse execute(const gcs::ExecuteProcessRequest& request);
-  std::optional<gcs::WaitForProcessResponse> wait(const gcs::WaitForProcessRequest& request, std::stop_token stop);
+  // Sets `answered` as soon as the process is found: the caller must run it after writing whatever response.
+  std::optional<gcs::WaitForProcessResponse> wait(const gcs::WaitForProcessRequest& request, std::stop_token stop,
+                                                  std::function<void()>& answered);
   void signal(const gcs::SignalProcessRequest& request);
   void resize(const gcs::ResizeConsoleRequest& request);
   gcs::GetPropertiesResponse properties(const gcs::GetPropertiesRequest& request);

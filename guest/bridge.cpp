@@ -151,6 +151,7 @@ bool Bridge::serve(Fd fd) {
           if (reply.body) {
             connection.send(response_type_of(message.header.type), message.header.id, *reply.body);
           }
+          if (reply.answered) reply.answered();
           done->store(true);
         })});
   };

@@ -136,7 +136,11 @@ TEST_CASE("guest: container init gives its output and exit code in its own pid n
   REQUIRE(exec_reply);
   REQUIRE((*exec_reply)["Result"] == 0);
   const std::uint32_t pid = (*exec_reply)["ProcessId"];
-  const json waited = host.call(gcs::Rpc::WaitForProcess, wait_body("init1", pid));
+  const std::uint64_t wait_id =
+      host.send(static_cast<std::uint32_t>(gcs::Rpc::WaitForProcess), wait_body("init1", pid));
+  const auto wait_reply = host.response(wait_id);
+  REQUIRE(wait_reply);
+  const json waited = *wait_reply;
   const std::string output = read_stream(out_fd);
   ::close(out_fd);
   CHECK(waited["Result"] == 0);
@@ -152,6 +156,8 @@ TEST_CASE("guest: container init gives its output and exit code in its own pid n
   CHECK((*notification)["Type"] == "UnexpectedExit");
   CHECK((*notification)["Operation"] == "None");
   CHECK((*notification)["Result"] == 0);
+  // The host sees the exit code before the container's exit.
+  CHECK(host.last_notification_arrival() > host.response_arrival(wait_id));
 
   // Waiting again still answers; the exited pid cannot be signalled; an unknown pid is not found.
   CHECK(host.call(gcs::Rpc::WaitForProcess, wait_body("init1", pid))["ExitCode"] == 4);

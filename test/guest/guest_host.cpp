@@ -159,10 +159,12 @@ void GuestHost::start_reader() {
       while (auto message = decoder.next()) {
         json body = json::parse(message->body, nullptr, false);
         const std::lock_guard lock(mutex_);
+        ++arrivals_;
         if (message->header.type == gcs::kContainerNotification) {
-          notifications_.push_back(std::move(body));
+          notifications_.emplace_back(std::move(body), arrivals_);
         } else {
           responses_[message->header.id] = {message->header.type, std::move(body)};
+          response_arrivals_[message->header.id] = arrivals_;
         }
         changed_.notify_all();
       }
@@ -216,9 +218,16 @@ std::optional<json> GuestHost::notification(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [&] { return !notifications_.empty() || closed_; });
   if (notifications_.empty()) return std::nullopt;
-  json front = std::move(notifications_.front());
+  json front = std::move(notifications_.front().first);
+  last_notification_arrival_ = notifications_.front().second;
   notifications_.pop_front();
   return front;
+}
+
+std::uint64_t GuestHost::response_arrival(std::uint64_t id) {
+  const std::lock_guard lock(mutex_);
+  const auto it = response_arrivals_.find(id);
+  return it == response_arrivals_.end() ? 0 : it->second;
 }
 
 bool GuestHost::wait_closed(std::chrono::milliseconds timeout) {

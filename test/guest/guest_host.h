@@ -62,6 +62,10 @@ class GuestHost {
   nlohmann::json call(gcs::Rpc rpc, const nlohmann::json& body, std::chrono::milliseconds timeout = 30s);
   std::uint32_t response_type_of(std::uint64_t id);
   std::optional<nlohmann::json> notification(std::chrono::milliseconds timeout = 30s);
+  // Arrival order of messages on the bridge (1, 2, ...): of the response to `id` (0 if none), and of the
+  // notification notification() returned last.
+  std::uint64_t response_arrival(std::uint64_t id);
+  std::uint64_t last_notification_arrival() const { return last_notification_arrival_; }
   bool wait_closed(std::chrono::milliseconds timeout = 20s);
   // The agent's wait status once it has exited; nullopt while it runs.
   std::optional<int> agent_exit(std::chrono::milliseconds timeout);
@@ -100,7 +104,10 @@ class GuestHost {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::uint64_t, std::pair<std::uint32_t, nlohmann::json>> responses_;
-  std::deque<nlohmann::json> notifications_;
+  std::map<std::uint64_t, std::uint64_t> response_arrivals_;
+  std::deque<std::pair<nlohmann::json, std::uint64_t>> notifications_;
+  std::uint64_t arrivals_ = 0;
+  std::uint64_t last_notification_arrival_ = 0;
   bool closed_ = false;
   std::jthread reader_;
 };
