@@ -44,6 +44,12 @@ const char* step_name(int step) {
   return "launch";
 }
 
+// As the rest of the emulator: the message in the operation text (what() shows it) and in the result document.
+[[noreturn]] void fail(std::uint32_t hr, std::string_view operation, const std::string& message) {
+  const nlohmann::json result{{"Error", static_cast<std::int32_t>(hr)}, {"ErrorMessage", message}};
+  throw HcsError(hr, std::string(operation) + ": " + message, result.dump());
+}
+
 [[noreturn]] void report_and_exit(int fd, LaunchStep step) {
   const int report[2] = {static_cast<int>(step), errno};
   [[maybe_unused]] const ssize_t n = ::write(fd, report, sizeof report);
@@ -70,8 +76,7 @@ class LcowGuest final : public EmulatedGuest {
     constexpr std::string_view op = "StartComputeSystem";
     std::error_code error;
     if (!std::filesystem::is_regular_file(agent_, error)) {
-      throw HcsError(hresult::kFileNotFound, op,
-                     fmt::format("the LCOW guest agent {} does not exist", agent_.string()));
+      fail(hresult::kFileNotFound, op, fmt::format("the LCOW guest agent {} does not exist", agent_.string()));
     }
     const char* level = std::getenv("SHIMCORE_GCS_LOG_LEVEL");
     std::vector<std::string> args{agent_.string(),
@@ -90,7 +95,7 @@ class LcowGuest final : public EmulatedGuest {
     argv.push_back(nullptr);
     int report[2];
     if (::pipe2(report, O_CLOEXEC) != 0) {
-      throw HcsError(hresult::kServiceNotAvailable, op, fmt::format("pipe: {}", std::strerror(errno)));
+      fail(hresult::kServiceNotAvailable, op, fmt::format("pipe: {}", std::strerror(errno)));
     }
     const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     const pid_t launcher = ::fork();
@@ -99,7 +104,7 @@ class LcowGuest final : public EmulatedGuest {
       ::close(report[0]);
       ::close(report[1]);
       if (devnull >= 0) ::close(devnull);
-      throw HcsError(hresult::kServiceNotAvailable, op, fmt::format("fork: {}", std::strerror(saved)));
+      fail(hresult::kServiceNotAvailable, op, fmt::format("fork: {}", std::strerror(saved)));
     }
     if (launcher == 0) launch(report[1], devnull, argv.data());  // never returns
     ::close(report[1]);
@@ -113,10 +118,9 @@ class LcowGuest final : public EmulatedGuest {
     if (n == static_cast<ssize_t>(sizeof failure)) {
       int status = 0;
       ::waitpid(launcher, &status, 0);
-      throw HcsError(failure[0] == static_cast<int>(LaunchStep::Exec) ? hresult::kFileNotFound : hresult::kAccessDenied,
-                     op,
-                     fmt::format("starting the LCOW guest agent: {} failed: {}", step_name(failure[0]),
-                                 std::strerror(failure[1])));
+      fail(failure[0] == static_cast<int>(LaunchStep::Exec) ? hresult::kFileNotFound : hresult::kAccessDenied, op,
+           fmt::format("starting the LCOW guest agent {}: {} failed: {}", agent_.string(), step_name(failure[0]),
+                       std::strerror(failure[1])));
     }
     {
       const std::lock_guard lock(mutex_);
@@ -137,8 +141,8 @@ class LcowGuest final : public EmulatedGuest {
   }
 
   void modify(const nlohmann::json&) override {
-    throw HcsError(hresult::kNotSupported, "ModifyComputeSystem",
-                   "an LCOW VM with an external GCS bridge takes guest requests over the bridge, not from HCS");
+    fail(hresult::kNotSupported, "ModifyComputeSystem",
+         "an LCOW VM with an external GCS bridge takes guest requests over the bridge, not from HCS");
   }
 
   int host_pid() const override {
@@ -189,7 +193,9 @@ class LcowGuest final : public EmulatedGuest {
       exited_ = true;
       report = !stopping_;
     }
-    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    // The agent powers the VM off with reboot(RB_POWER_OFF), which in a pid namespace ends its init with SIGINT
+    // (the launcher reports 128 + 2): a clean power-off, like an exit 0.
+    const bool clean = WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 128 + SIGINT);
     if (!clean) {
       std::fprintf(stderr, "hcs emulator: the LCOW guest agent of %s ended with %s %d\n", context_.system_id.c_str(),
                    WIFEXITED(status) ? "exit code" : "signal",
