@@ -28,6 +28,18 @@ constexpr auto kCopyAfterExit = std::chrono::seconds(1);
 // runc connects to the console socket before `create`/`exec` returns; this only bounds a broken runc.
 constexpr auto kConsoleTimeout = std::chrono::seconds(10);
 
+// A process without PATH in its environment (`ctr run --rootfs` gives none) gets the conventional one, as Docker and
+// containerd's image config do: runc resolves args[0] with the process's own PATH and would find nothing.
+void add_default_path(json& process) {
+  if (!process.is_object()) return;
+  json& env = process["env"];
+  if (!env.is_array()) env = json::array();
+  for (const auto& entry : env) {
+    if (entry.is_string() && entry.get<std::string>().rfind("PATH=", 0) == 0) return;
+  }
+  env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+}
+
 bool is_null_id(const std::string& id) { return id.empty() || id == gcs::kNullContainerId; }
 
 // Container ids become file names and runc ids.
@@ -401,6 +413,7 @@ gcs::CreateResponse Agent::create(const gcs::CreateRequest& request) {
     }
   }
   spec["process"]["terminal"] = false;  // set by the init's ExecuteProcess (EmulateConsole)
+  add_default_path(spec["process"]);
 
   const std::lock_guard lock(mutex_);
   if (containers_.contains(id)) throw wire_failure(we::kAlreadyExists, "container {} already exists", id);
@@ -591,6 +604,7 @@ std::shared_ptr<GuestProcess> Agent::start_exec(Container& container, const gcs:
                                                 Stdio stdio) {
   json oci_process = *parameters.oci_process;
   oci_process["terminal"] = parameters.emulate_console;
+  add_default_path(oci_process);
   if (!oci_process.contains("cwd") || !oci_process["cwd"].is_string() ||
       oci_process["cwd"].get<std::string>().empty()) {
     oci_process["cwd"] = "/";

@@ -1,6 +1,8 @@
 // Process-kind tasks: one HCS Container per task, its init process and execs, their stdio relays and exits.
 #include "shimcore/controller/task_controller.h"
 
+#include "controller/rootfs.h"
+
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -31,17 +33,7 @@ struct OciSpec {
 
 OciSpec read_spec(const std::string& id, const fs::path& bundle) {
   const fs::path path = bundle / "config.json";
-  std::ifstream in(path);
-  if (!in) throw make_error(ErrorKind::InvalidArgument, "task {}: cannot read {}", id, path.string());
-  json spec;
-  try {
-    spec = json::parse(in);
-  } catch (const json::exception& error) {
-    throw make_error(ErrorKind::InvalidArgument, "task {}: {} is not valid JSON: {}", id, path.string(), error.what());
-  }
-  if (!spec.is_object() || !spec.contains("process") || !spec["process"].is_object()) {
-    throw make_error(ErrorKind::InvalidArgument, "task {}: {} has no process", id, path.string());
-  }
+  const json spec = read_bundle_config(id, bundle);
   OciSpec result;
   result.process = spec["process"];
   if (spec.contains("root") && !spec["root"].is_null()) {
@@ -81,37 +73,6 @@ json process_parameters(const std::string& id, const json& process, const Stdio&
   parameters["CreateStdOutPipe"] = !stdio.stdout_path.empty();
   parameters["CreateStdErrPipe"] = !stdio.stderr_path.empty() && !stdio.terminal;
   return parameters;
-}
-
-// Mounts containerd's rootfs mounts on <bundle>/rootfs (one mount, as snapshotters give for runtime v2).
-void mount_rootfs(const std::string& id, const fs::path& target, const std::vector<Mount>& mounts) {
-  if (mounts.size() > 1) {
-    throw make_error(ErrorKind::InvalidArgument, "task {}: {} rootfs mounts; one is supported", id, mounts.size());
-  }
-  const Mount& mount = mounts.front();
-  unsigned long flags = 0;
-  std::string data;
-  for (const std::string& option : mount.options) {
-    if (option == "rbind") {
-      flags |= MS_BIND | MS_REC;
-    } else if (option == "bind") {
-      flags |= MS_BIND;
-    } else if (option == "ro") {
-      flags |= MS_RDONLY;
-    } else if (option == "rw") {
-      continue;
-    } else {
-      data += (data.empty() ? "" : ",") + option;
-    }
-  }
-  if (mount.type == "bind") flags |= MS_BIND;
-  std::error_code error;
-  fs::create_directories(target, error);
-  if (::mount(mount.source.c_str(), target.c_str(), mount.type.c_str(), flags, data.empty() ? nullptr : data.c_str()) !=
-      0) {
-    throw make_error(ErrorKind::Unavailable, "task {}: cannot mount {} ({}) on {}: {}", id, mount.source, mount.type,
-                     target.string(), std::strerror(errno));
-  }
 }
 
 struct ProcessEntry {

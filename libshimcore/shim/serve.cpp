@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "shimcore/build_config.h"
 #include "shimcore/controller/sandbox_controller.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/errdefs.h"
@@ -26,6 +27,9 @@
 #include "shimcore/shim/runtime_options.h"
 #include "shimcore/transport/long_calls.h"
 #include "shimcore/transport/ttrpc_server.h"
+#if SHIMCORE_HAS_LCOW
+#include "shim/lcow_tasks.h"
+#endif
 
 namespace shimcore::shim {
 namespace {
@@ -145,14 +149,20 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     auto client = hcs::make_default_client(flags.namespace_name);
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
-    controller::ProcessTaskController tasks(*client, task_events, flags.namespace_name);
-    controller::SandboxController sandbox(*client, tasks, pause_command(kind), host_platform(kind));
+    controller::ProcessTaskController process_tasks(*client, task_events, flags.namespace_name);
+    controller::SandboxController sandbox(*client, process_tasks, pause_command(kind), host_platform(kind));
+    // The LCOW kind's tasks run in its utility VM; the others' on the host (WCOW's VM controller is not built yet).
+    std::unique_ptr<controller::TaskController> lcow_tasks;
+#if SHIMCORE_HAS_LCOW
+    if (kind.id == "lcow") lcow_tasks = make_lcow_task_controller(*client, task_events, flags, options);
+#endif
+    controller::TaskController& tasks =
+        lcow_tasks ? *lcow_tasks : static_cast<controller::TaskController&>(process_tasks);
     // After the controllers its calls use, so that it is closed (and its threads joined) before they go.
     transport::LongCalls long_calls;
     auto registry = std::make_shared<transport::ServiceRegistry>();
-    // Only the process kind has its controller so far; the utility-VM kinds answer Create with Unimplemented.
     const std::string refuse_create =
-        kind.isolation == Isolation::Process
+        kind.isolation == Isolation::Process || lcow_tasks
             ? std::string()
             : fmt::format("{} does not run tasks yet: its utility-VM controller is not built", kind.binary_name);
     // A sandbox shim outlives its tasks: containerd ends it with ShutdownSandbox, not Task.Shutdown.

@@ -1,0 +1,745 @@
+// LCOW tasks: containers in the utility VM's guest (runc), their rootfs and bind mounts shared over Plan9 and
+// combined there, init and exec processes over the bridge with containerd's stdio relayed to the stdio ports.
+#include "shimcore/controller/lcow_task_controller.h"
+
+#include <sys/mount.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "controller/rootfs.h"
+#include "shimcore/builder/lcow.h"
+#include "shimcore/errdefs.h"
+#include "shimcore/gcs/bridge.h"
+#include "shimcore/io/stdio_relay.h"
+#include "shimcore/oci/pod.h"
+#include "shimcore/shim/log.h"
+
+namespace shimcore::controller {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// An exit code the guest could not give (the bridge or the VM went away first): hcsshim's default before exit.
+constexpr std::uint32_t kUnknownExitCode = 255;
+// hcsshim's CopyAfterExitTimeout is 1 s; containerd readers get a little longer to take the last output.
+constexpr std::chrono::seconds kDrainBound{2};
+
+struct LcowProcess {
+  std::string exec_id;  // empty for the init process
+  Stdio stdio;
+  std::optional<json> oci_process;  // execs only
+  ProcessState state = ProcessState::Created;
+  std::unique_ptr<io::StdioRelay> relay;
+  std::shared_ptr<gcs::GuestProcess> guest;
+  std::uint32_t pid = 0;
+  std::optional<ExitStatus> exit;
+  std::vector<std::function<void(const ExitStatus&)>> waiters;
+  std::jthread waiter;  // last: joined before the rest goes
+};
+
+struct LcowTask {
+  std::string id;
+  fs::path bundle;
+  oci::PodMembership membership;
+  std::string pod_id;
+  std::string guest_bundle;
+  fs::path host_rootfs;
+  bool mounted_rootfs = false;
+  bool layers_combined = false;
+  bool container_created = false;
+  std::vector<std::string> shares;                                // guest paths of its Plan9 shares
+  std::map<std::string, std::shared_ptr<LcowProcess>> processes;  // "" = init
+};
+
+void require_state(const std::string& id, const std::string& exec_id, const LcowProcess& process,
+                   std::initializer_list<ProcessState> allowed, std::string_view action) {
+  for (ProcessState state : allowed) {
+    if (process.state == state) return;
+  }
+  throw make_error(ErrorKind::FailedPrecondition, "cannot {} {}{}{}: it is {}", action, id, exec_id.empty() ? "" : "/",
+                   exec_id, to_string(process.state));
+}
+
+builder::Annotations annotations_of(const json& spec) {
+  builder::Annotations annotations;
+  if (const auto it = spec.find("annotations"); it != spec.end() && it->is_object()) {
+    for (const auto& [key, value] : it->items()) {
+      if (value.is_string()) annotations[key] = value.get<std::string>();
+    }
+  }
+  return annotations;
+}
+
+std::vector<builder::WindowsDevice> devices_of(const json& spec) {
+  std::vector<builder::WindowsDevice> devices;
+  const json windows = spec.value("windows", json::object());
+  if (!windows.is_object() || !windows.contains("devices") || !windows["devices"].is_array()) return devices;
+  for (const auto& device : windows["devices"]) {
+    if (!device.is_object()) continue;
+    devices.push_back({device.value("id", std::string()), device.value("idType", std::string())});
+  }
+  return devices;
+}
+
+bool has_option(const json& mount, std::string_view option) {
+  if (!mount.contains("options") || !mount["options"].is_array()) return false;
+  for (const auto& value : mount["options"]) {
+    if (value.is_string() && value.get<std::string>() == option) return true;
+  }
+  return false;
+}
+
+// The host OCI spec made fit for the guest (hcsshim createLCOWSpec / linuxcontainer document.go).
+json guest_spec(json spec, const std::string& guest_rootfs) {
+  if (spec.contains("windows") && spec["windows"].is_object()) {
+    json kept = json::object();
+    const json& windows = spec["windows"];
+    if (windows.contains("network") && windows["network"].is_object() &&
+        !windows["network"].value("networkNamespace", std::string()).empty()) {
+      kept["network"] = {{"networkNamespace", windows["network"]["networkNamespace"]}};
+    }
+    if (windows.contains("devices")) kept["devices"] = windows["devices"];
+    if (kept.empty()) {
+      spec.erase("windows");
+    } else {
+      spec["windows"] = kept;
+    }
+  }
+  spec.erase("hooks");
+  spec["root"] = {{"path", guest_rootfs}, {"readonly", spec.value("root", json::object()).value("readonly", false)}};
+  if (spec.contains("linux") && spec["linux"].is_object()) {
+    json& linux = spec["linux"];
+    linux.erase("cgroupsPath");
+    if (linux.contains("resources") && linux["resources"].is_object()) {
+      json& resources = linux["resources"];
+      for (const char* key : {"devices", "pids", "blockIO", "hugepageLimits", "network"}) resources.erase(key);
+      if (resources.contains("cpu") && resources["cpu"].is_object()) {
+        json& cpu = resources["cpu"];
+        if (cpu.value("period", 0) == 0) cpu["period"] = 100000;
+        if (cpu.value("quota", 0) == 0) cpu["quota"] = -1;
+      }
+    }
+    const json annotations = spec.value("annotations", json::object());
+    if (annotations.is_object() && annotations.value("io.microsoft.virtualmachine.lcow.privileged", "") == "true") {
+      linux.erase("seccomp");
+    }
+  }
+  return spec;
+}
+
+}  // namespace
+
+class LcowTaskController::Impl {
+ public:
+  Impl(hcs::Client& client, TaskEvents& events, LcowTaskOptions options)
+      : client_(client), events_(events), options_(std::move(options)) {}
+
+  ~Impl() { shutdown(); }
+
+  UtilityVm* vm() {
+    const std::lock_guard lock(vm_mutex_);
+    return vm_.get();
+  }
+
+  std::uint32_t create(const CreateTaskRequest& request) {
+    if (request.id.empty()) throw make_error(ErrorKind::InvalidArgument, "create: empty task id");
+    {
+      const std::lock_guard lock(mutex_);
+      if (tasks_.contains(request.id) || creating_.contains(request.id)) {
+        throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
+      }
+      creating_.insert(request.id);  // the id is ours while the container is made, without holding the lock
+    }
+    auto task = std::make_shared<LcowTask>();
+    try {
+      create_reserved(request, *task);
+    } catch (...) {
+      release(*task);
+      const std::lock_guard lock(mutex_);
+      creating_.erase(request.id);
+      throw;
+    }
+    {
+      const std::lock_guard lock(mutex_);
+      creating_.erase(request.id);
+      tasks_.emplace(request.id, task);
+    }
+    events_.created(request, 0);
+    shim::log(shim::LogLevel::Info, "task created",
+              {{"task", request.id}, {"pod", task->pod_id}, {"guest_bundle", task->guest_bundle}});
+    return 0;
+  }
+
+  std::uint32_t start(const std::string& id, const std::string& exec_id) {
+    const auto [task, process] = find(id, exec_id);
+    {
+      const std::lock_guard lock(mutex_);
+      require_state(id, exec_id, *process, {ProcessState::Created}, "start");
+      if (!exec_id.empty()) require_state(id, "", *task->processes.at(""), {ProcessState::Running}, "exec into");
+      process->state = ProcessState::Running;  // claimed: a second Start fails while this one runs
+    }
+    gcs::ProcessParameters parameters;
+    parameters.emulate_console = process->stdio.terminal;
+    parameters.create_stdin_pipe = !process->stdio.stdin_path.empty();
+    // Output is always read (and discarded when containerd asked for none), so that the process never blocks.
+    parameters.create_stdout_pipe = true;
+    parameters.create_stderr_pipe = !process->stdio.terminal;
+    parameters.oci_process = process->oci_process;
+    std::shared_ptr<gcs::GuestProcess> guest_process;
+    try {
+      auto& guest = vm_guest();
+      if (exec_id.empty()) guest.start_container(id);
+      guest_process = guest.execute_process(id, parameters);
+    } catch (...) {
+      const std::lock_guard lock(mutex_);
+      process->state = ProcessState::Created;
+      throw;
+    }
+    process->relay->attach(guest_process->take_stdio());
+    std::uint32_t pid = 0;
+    {
+      const std::lock_guard lock(mutex_);
+      process->guest = guest_process;
+      process->pid = pid = guest_process->pid();
+    }
+    if (exec_id.empty()) {
+      events_.started(id, pid);
+    } else {
+      events_.exec_started(id, exec_id, pid);
+    }
+    // After the start event: the exit is reported after it, in order.
+    process->waiter = std::jthread([this, task = task, process = process, id, exec_id] {
+      std::uint32_t code = kUnknownExitCode;
+      try {
+        code = process->guest->wait();
+      } catch (const Error& error) {
+        shim::log(shim::LogLevel::Warn, "lost the process's exit code",
+                  {{"task", id}, {"exec", exec_id}, {"error", error.what()}});
+      }
+      on_exit(*task, *process, id, exec_id, code);
+    });
+    return pid;
+  }
+
+  void exec(const ExecRequest& request) {
+    const auto task = find_task(request.id);
+    if (request.exec_id.empty()) {
+      throw make_error(ErrorKind::InvalidArgument, "exec into {}: empty exec id", request.id);
+    }
+    if (!request.process.is_object() || !request.process.contains("args") || !request.process["args"].is_array() ||
+        request.process["args"].empty()) {
+      throw make_error(ErrorKind::InvalidArgument, "exec {} in {}: the process has no args", request.exec_id,
+                       request.id);
+    }
+    auto process = std::make_shared<LcowProcess>();
+    process->exec_id = request.exec_id;
+    process->stdio = request.stdio;
+    process->oci_process = request.process;
+    {
+      const std::lock_guard lock(mutex_);
+      if (task->processes.contains(request.exec_id)) {
+        throw make_error(ErrorKind::AlreadyExists, "exec {} already exists in task {}", request.exec_id, request.id);
+      }
+      require_state(request.id, "", *task->processes.at(""), {ProcessState::Running}, "exec into");
+    }
+    process->relay =
+        io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
+                              request.stdio.terminal, request.id, options_.namespace_name});
+    {
+      const std::lock_guard lock(mutex_);
+      if (!task->processes.emplace(request.exec_id, process).second) {
+        throw make_error(ErrorKind::AlreadyExists, "exec {} already exists in task {}", request.exec_id, request.id);
+      }
+    }
+    events_.exec_added(request.id, request.exec_id);
+  }
+
+  ProcessStatus state(const std::string& id, const std::string& exec_id) {
+    const auto [task, process] = find(id, exec_id);
+    const std::lock_guard lock(mutex_);
+    ProcessStatus status;
+    status.id = id;
+    status.exec_id = exec_id;
+    status.bundle = task->bundle.string();
+    status.pid = process->pid;
+    status.state = process->state;
+    status.stdio = process->stdio;
+    if (process->exit) {
+      status.exit_status = process->exit->exit_status;
+      status.exited_at = process->exit->exited_at;
+    }
+    return status;
+  }
+
+  void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
+    if (signal == 0 || signal >= 65) throw make_error(ErrorKind::InvalidArgument, "invalid signal {}", signal);
+    const auto [task, process] = find(id, exec_id);
+    std::vector<std::shared_ptr<gcs::GuestProcess>> targets;
+    {
+      const std::lock_guard lock(mutex_);
+      if (process->state == ProcessState::Stopped) {
+        throw make_error(ErrorKind::NotFound, "process {}{}{} already finished", id, exec_id.empty() ? "" : "/",
+                         exec_id);
+      }
+      require_state(id, exec_id, *process, {ProcessState::Running}, "kill");
+      if (!process->guest) {
+        throw make_error(ErrorKind::FailedPrecondition, "cannot kill {}{}{}: it is starting", id,
+                         exec_id.empty() ? "" : "/", exec_id);
+      }
+      targets.push_back(process->guest);
+      if (all && exec_id.empty()) {
+        const auto collect = [&](const LcowTask& owner) {
+          for (const auto& [other_id, other] : owner.processes) {
+            if (other != process && other->state == ProcessState::Running && other->guest) {
+              targets.push_back(other->guest);
+            }
+          }
+        };
+        collect(*task);
+        // Kill-all of a pod's sandbox task reaches every container of the pod, as hcsshim does.
+        if (task->membership.role == oci::PodRole::Sandbox) {
+          for (const auto& [other_id, other] : tasks_) {
+            if (other != task && other->pod_id == task->pod_id) collect(*other);
+          }
+        }
+      }
+    }
+    for (std::size_t index = 0; index < targets.size(); ++index) {
+      try {
+        targets[index]->signal(static_cast<int>(signal));
+      } catch (const gcs::GuestError& error) {
+        // The guest no longer knows it: it exited, and its exit is on its way (hcsshim treats this as done).
+        if (error.kind() != ErrorKind::NotFound) throw;
+      }
+    }
+  }
+
+  ExitStatus remove(const std::string& id, const std::string& exec_id) {
+    const auto [task, process] = find(id, exec_id);
+    ExitStatus exit;
+    {
+      const std::lock_guard lock(mutex_);
+      require_state(id, exec_id, *process, {ProcessState::Created, ProcessState::Stopped}, "delete");
+      if (exec_id.empty()) {
+        for (const auto& [other_id, other] : task->processes) {
+          if (!other_id.empty() && other->state == ProcessState::Running) {
+            throw make_error(ErrorKind::FailedPrecondition, "cannot delete {}: exec {} is running", id, other_id);
+          }
+        }
+        if (task->membership.role == oci::PodRole::Sandbox) {
+          for (const auto& [other_id, other] : tasks_) {
+            if (other != task && other->pod_id == task->pod_id) {
+              throw make_error(ErrorKind::FailedPrecondition,
+                               "cannot delete sandbox task {}: container {} of the pod still exists", id, other_id);
+            }
+          }
+        }
+      }
+      exit = process->exit.value_or(ExitStatus{process->pid, 0, std::chrono::system_clock::now()});
+      process->state = ProcessState::Deleted;
+    }
+    if (process->relay) process->relay->drain(kDrainBound);
+    if (exec_id.empty()) {
+      {
+        const std::lock_guard lock(mutex_);
+        tasks_.erase(id);
+      }
+      release(*task);
+    } else {
+      std::shared_ptr<LcowProcess> removed;
+      {
+        const std::lock_guard lock(mutex_);
+        const auto it = task->processes.find(exec_id);
+        if (it != task->processes.end()) {
+          removed = std::move(it->second);
+          task->processes.erase(it);
+        }
+      }
+    }
+    events_.deleted(id, exec_id, exit);
+    return exit;
+  }
+
+  std::vector<std::uint32_t> pids(const std::string& id) {
+    const auto [task, init] = find(id, "");
+    bool running = false;
+    std::vector<std::uint32_t> known;
+    {
+      const std::lock_guard lock(mutex_);
+      running = init->state == ProcessState::Running;
+      for (const auto& [exec_id, process] : task->processes) {
+        if (process->state == ProcessState::Running && process->pid != 0) known.push_back(process->pid);
+      }
+    }
+    if (!running) return known;
+    const json properties = vm_guest().get_properties(id, {"ProcessList"});
+    std::vector<std::uint32_t> result;
+    for (const auto& entry : properties.value("ProcessList", json::array())) {
+      if (entry.is_object() && entry.contains("ProcessId") && entry["ProcessId"].is_number_unsigned()) {
+        result.push_back(entry["ProcessId"].get<std::uint32_t>());
+      }
+    }
+    return result;
+  }
+
+  void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height) {
+    const auto [task, process] = find(id, exec_id);
+    std::shared_ptr<gcs::GuestProcess> guest;
+    {
+      const std::lock_guard lock(mutex_);
+      require_state(id, exec_id, *process, {ProcessState::Running}, "resize the console of");
+      guest = process->guest;
+    }
+    if (guest) guest->resize_console(static_cast<std::uint16_t>(height), static_cast<std::uint16_t>(width));
+  }
+
+  void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
+    if (!close_stdin) return;
+    const auto [task, process] = find(id, exec_id);
+    if (process->relay) process->relay->close_stdin();  // the stdin stream's end is the guest's EOF
+  }
+
+  void update(const std::string& id, const ResourceUpdate&) {
+    find_task(id);
+    throw make_error(ErrorKind::Unimplemented,
+                     "update {}: resizing an LCOW container is not supported yet (the guest agent does not apply "
+                     "ContainerConstraints)",
+                     id);
+  }
+
+  void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) {
+    const auto [task, process] = find(id, exec_id);
+    std::unique_lock lock(mutex_);
+    if (process->exit) {
+      const ExitStatus exit = *process->exit;
+      lock.unlock();
+      on_exit(exit);
+      return;
+    }
+    process->waiters.push_back(std::move(on_exit));
+  }
+
+  std::size_t task_count() {
+    const std::lock_guard lock(mutex_);
+    return tasks_.size();
+  }
+
+  std::vector<std::string> task_ids() {
+    const std::lock_guard lock(mutex_);
+    std::vector<std::string> ids;
+    for (const auto& [id, task] : tasks_) ids.push_back(id);
+    return ids;
+  }
+
+  std::vector<TaskSummary> summaries() {
+    const std::lock_guard lock(mutex_);
+    std::vector<TaskSummary> result;
+    for (const auto& [id, task] : tasks_) {
+      TaskSummary summary{id, {}};
+      for (const auto& [exec_id, process] : task->processes) {
+        if (!exec_id.empty()) summary.execs.emplace_back(exec_id, process->state);
+      }
+      result.push_back(std::move(summary));
+    }
+    return result;
+  }
+
+  TaskStatistics task_statistics(const std::string& id) {
+    const auto [task, init] = find(id, "");
+    {
+      const std::lock_guard lock(mutex_);
+      require_state(id, "", *init, {ProcessState::Running}, "get the statistics of");
+    }
+    const json properties = vm_guest().get_properties(id, {"Statistics"});
+    TaskStatistics statistics;
+    statistics.linux_metrics = properties.value("LCOWMetrics", json::object());
+    return statistics;
+  }
+
+  void shutdown() {
+    std::map<std::string, std::shared_ptr<LcowTask>> tasks;
+    {
+      const std::lock_guard lock(mutex_);
+      tasks.swap(tasks_);
+    }
+    for (auto& [id, task] : tasks) release(*task);
+    std::unique_ptr<UtilityVm> vm;
+    {
+      const std::lock_guard lock(vm_mutex_);
+      vm = std::move(vm_);
+    }
+    if (vm) vm->shutdown(std::chrono::seconds(5));
+    // The waiters end with the bridge (their waits fail); joining them happens as the tasks go.
+    tasks.clear();
+  }
+
+ private:
+  void create_reserved(const CreateTaskRequest& request, LcowTask& task) {
+    const json spec = read_bundle_config(request.id, request.bundle);
+    task.id = request.id;
+    task.bundle = request.bundle;
+    try {
+      task.membership = oci::pod_membership(spec.value("annotations", json()));
+    } catch (const Error& error) {
+      throw make_error(error.kind(), "task {}: {}", request.id, error.what());
+    }
+    // A standalone task (ctr run) is a pod of one; CRI tasks belong to their sandbox's pod.
+    task.pod_id = task.membership.sandbox_id.empty() ? request.id : task.membership.sandbox_id;
+    task.guest_bundle = fmt::format("/run/gcs/pods/{}/{}", task.pod_id, request.id);
+    UtilityVm& vm = ensure_vm(spec, request.bundle);
+
+    auto init = std::make_shared<LcowProcess>();
+    init->stdio = request.stdio;
+    init->relay = io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
+                                        request.stdio.terminal, request.id, options_.namespace_name});
+
+    // The root filesystem: containerd's mount on the host, or the spec's root path; shared read-only, the writes go
+    // to a scratch layer in the guest (hcsshim's scratch VHD is the VM's too).
+    task.host_rootfs = task.bundle / "rootfs";
+    if (!request.rootfs.empty()) {
+      mount_rootfs(request.id, task.host_rootfs, request.rootfs);
+      task.mounted_rootfs = true;
+    } else {
+      const std::string root = spec.value("root", json::object()).value("path", std::string());
+      if (root.empty())
+        throw make_error(ErrorKind::InvalidArgument, "task {}: no rootfs mounts and no root.path", request.id);
+      task.host_rootfs = fs::path(root).is_absolute() ? fs::path(root) : task.bundle / root;
+    }
+    std::error_code error;
+    if (!fs::is_directory(task.host_rootfs, error)) {
+      throw make_error(ErrorKind::InvalidArgument, "task {}: root filesystem {} is not a directory", request.id,
+                       task.host_rootfs.string());
+    }
+    const std::string layer = vm.add_share(task.host_rootfs.string(), true);
+    task.shares.push_back(layer);
+    const std::string guest_rootfs = task.guest_bundle + "/rootfs";
+    auto& guest = vm.guest();
+    guest.modify_settings(std::string(gcs::kNullContainerId), std::string(gcs::kResourceCombinedLayers), "Add",
+                          gcs::CombinedLayers{request.id, guest_rootfs, {layer}, scratch_path(task)});
+    task.layers_combined = true;
+
+    json container_spec = guest_spec(spec, guest_rootfs);
+    share_bind_mounts(vm, task, container_spec);
+    const json document{{"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
+                        {"OciBundlePath", task.guest_bundle},
+                        {"OciSpecification", container_spec},
+                        {"ScratchDirPath", scratch_path(task)}};
+    // The exit notification ends nothing by itself here: the init's WaitForProcess gives the exit code.
+    guest.create_container(request.id, document, [id = request.id](const gcs::ContainerNotification& n) {
+      shim::log(shim::LogLevel::Debug, "container exited in the guest", {{"task", id}, {"type", n.type}});
+    });
+    task.container_created = true;
+    task.processes.emplace("", std::move(init));
+  }
+
+  static std::string scratch_path(const LcowTask& task) {
+    return fmt::format("/run/gcs/scratch/{}/{}", task.pod_id, task.id);
+  }
+
+  // Bind mounts from the host reach the guest as Plan9 shares: a folder is shared as it is, a file through its
+  // folder (hcsshim shares the parent, restricted to the file).
+  void share_bind_mounts(UtilityVm& vm, LcowTask& task, json& spec) {
+    if (!spec.contains("mounts") || !spec["mounts"].is_array()) return;
+    std::map<std::pair<std::string, bool>, std::string> shared;  // (host folder, read-only) -> guest path
+    for (json& mount : spec["mounts"]) {
+      if (!mount.is_object()) continue;
+      const bool bind =
+          mount.value("type", std::string()) == "bind" || has_option(mount, "bind") || has_option(mount, "rbind");
+      const std::string source = mount.value("source", std::string());
+      if (!bind || source.empty() || source.front() != '/') continue;
+      std::error_code error;
+      const fs::path host(source);
+      if (!fs::exists(host, error)) {
+        throw make_error(ErrorKind::InvalidArgument, "task {}: bind mount source {} does not exist", task.id, source);
+      }
+      const bool directory = fs::is_directory(host, error);
+      const fs::path folder = directory ? host : host.parent_path();
+      const bool read_only = has_option(mount, "ro");
+      auto it = shared.find({folder.string(), read_only});
+      if (it == shared.end()) {
+        const std::string guest_path = vm.add_share(folder.string(), read_only);
+        task.shares.push_back(guest_path);
+        it = shared.emplace(std::make_pair(folder.string(), read_only), guest_path).first;
+      }
+      mount["source"] = directory ? it->second : it->second + "/" + host.filename().string();
+    }
+  }
+
+  UtilityVm& ensure_vm(const json& spec, const fs::path& bundle) {
+    const std::lock_guard lock(vm_mutex_);
+    if (vm_) {
+      if (vm_->state() != VmState::Running) {
+        throw make_error(ErrorKind::FailedPrecondition, "the utility VM {} is {}", vm_->id(), to_string(vm_->state()));
+      }
+      return *vm_;
+    }
+    // hcsshim V1: the first task's spec sizes the VM (SpecToUVMCreateOpts); its id is <task>@vm.
+    const std::string id = read_bundle_id(bundle) + "@vm";
+    const builder::lcow::BuildResult built =
+        builder::lcow::build_legacy({annotations_of(spec), devices_of(spec), std::nullopt}, options_.runtime_options,
+                                    options_.owner, bundle.string(), options_.environment);
+    for (const auto& warning : built.warnings) shim::log(shim::LogLevel::Warn, "VM document", {{"warning", warning}});
+    const json document = built.document;
+    auto vm = std::make_unique<UtilityVm>(client_, options_.transports, id, options_.vm);
+    vm->create(document);
+    vm->start();
+    shim::log(shim::LogLevel::Info, "utility VM booted", {{"vm", id}, {"document", document.dump()}});
+    vm_ = std::move(vm);
+    return *vm_;
+  }
+
+  static std::string read_bundle_id(const fs::path& bundle) { return bundle.filename().string(); }
+
+  gcs::GuestConnection& vm_guest() {
+    UtilityVm* vm = nullptr;
+    {
+      const std::lock_guard lock(vm_mutex_);
+      vm = vm_.get();
+    }
+    if (vm == nullptr) throw make_error(ErrorKind::FailedPrecondition, "no utility VM runs");
+    return vm->guest();
+  }
+
+  void on_exit(LcowTask& task, LcowProcess& process, const std::string& id, const std::string& exec_id,
+               std::uint32_t code) {
+    // Output first: containerd (and ctr) expect all of it before the exit is reported.
+    process.relay->drain(kDrainBound);
+    ExitStatus exit{process.pid, code, std::chrono::system_clock::now()};
+    std::vector<std::function<void(const ExitStatus&)>> waiters;
+    {
+      const std::lock_guard lock(mutex_);
+      process.exit = exit;
+      if (process.state == ProcessState::Running) process.state = ProcessState::Stopped;
+      waiters.swap(process.waiters);
+    }
+    if (exec_id.empty()) {
+      try {
+        write_exit_record(task.bundle.string(), exit);
+      } catch (const Error& error) {
+        shim::log(shim::LogLevel::Error, "cannot record the task's exit", {{"task", id}, {"error", error.what()}});
+      }
+    }
+    events_.exited(id, exec_id, exit);
+    for (auto& waiter : waiters) waiter(exit);
+    shim::log(shim::LogLevel::Info, "process exited",
+              {{"task", id}, {"exec", exec_id}, {"status", std::to_string(exit.exit_status)}});
+  }
+
+  // Undoes what create made, in hcsshim's order (container state, combined layers, shares), tolerating a guest or
+  // VM that is already gone; then the host's rootfs mount.
+  void release(LcowTask& task) {
+    UtilityVm* vm = nullptr;
+    {
+      const std::lock_guard lock(vm_mutex_);
+      vm = vm_.get();
+    }
+    const auto attempt = [&](std::string_view what, const std::function<void()>& step) {
+      try {
+        step();
+      } catch (const std::exception& error) {
+        shim::log(shim::LogLevel::Warn, "teardown step failed",
+                  {{"task", task.id}, {"step", what}, {"error", error.what()}});
+      }
+    };
+    const bool reachable = vm != nullptr && vm->state() == VmState::Running;
+    if (reachable && task.container_created) {
+      attempt("ShutdownForced", [&] {
+        const auto init = task.processes.find("");
+        if (init != task.processes.end() && init->second->state == ProcessState::Running) {
+          vm->guest().shutdown_container(task.id, true);
+        }
+      });
+    }
+    if (reachable && task.layers_combined) {
+      attempt("RemoveCombinedLayers", [&] {
+        vm->guest().modify_settings(std::string(gcs::kNullContainerId), std::string(gcs::kResourceCombinedLayers),
+                                    "Remove", gcs::CombinedLayers{task.id, task.guest_bundle + "/rootfs", {}, {}});
+      });
+    }
+    if (reachable && task.container_created) {
+      attempt("DeleteContainerState", [&] { vm->guest().delete_container_state(task.id); });
+    }
+    if (vm != nullptr) {
+      for (const std::string& share : task.shares) attempt("RemovePlan9Share", [&] { vm->remove_share(share); });
+    }
+    task.shares.clear();
+    if (task.mounted_rootfs) {
+      ::umount2(task.host_rootfs.c_str(), MNT_DETACH);
+      task.mounted_rootfs = false;
+    }
+  }
+
+  std::shared_ptr<LcowTask> find_task(const std::string& id) {
+    const std::lock_guard lock(mutex_);
+    const auto it = tasks_.find(id);
+    if (it == tasks_.end()) throw make_error(ErrorKind::NotFound, "task {} not found", id);
+    return it->second;
+  }
+
+  std::pair<std::shared_ptr<LcowTask>, std::shared_ptr<LcowProcess>> find(const std::string& id,
+                                                                          const std::string& exec_id) {
+    auto task = find_task(id);
+    const std::lock_guard lock(mutex_);
+    const auto it = task->processes.find(exec_id);
+    if (it == task->processes.end()) throw make_error(ErrorKind::NotFound, "exec {} not found in task {}", exec_id, id);
+    return {task, it->second};
+  }
+
+  hcs::Client& client_;
+  TaskEvents& events_;
+  LcowTaskOptions options_;
+  // Held only while the VM boots (or is looked up): creates in different pods otherwise run in parallel.
+  std::mutex vm_mutex_;
+  std::unique_ptr<UtilityVm> vm_;
+  std::mutex mutex_;  // tasks and process states; never held across a guest call
+  std::map<std::string, std::shared_ptr<LcowTask>> tasks_;
+  std::set<std::string> creating_;
+};
+
+LcowTaskController::LcowTaskController(hcs::Client& client, TaskEvents& events, LcowTaskOptions options)
+    : impl_(std::make_unique<Impl>(client, events, std::move(options))) {}
+LcowTaskController::~LcowTaskController() = default;
+
+std::uint32_t LcowTaskController::create(const CreateTaskRequest& request) { return impl_->create(request); }
+std::uint32_t LcowTaskController::start(const std::string& id, const std::string& exec_id) {
+  return impl_->start(id, exec_id);
+}
+void LcowTaskController::exec(const ExecRequest& request) { impl_->exec(request); }
+ProcessStatus LcowTaskController::state(const std::string& id, const std::string& exec_id) {
+  return impl_->state(id, exec_id);
+}
+void LcowTaskController::kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
+  impl_->kill(id, exec_id, signal, all);
+}
+ExitStatus LcowTaskController::remove(const std::string& id, const std::string& exec_id) {
+  return impl_->remove(id, exec_id);
+}
+std::vector<std::uint32_t> LcowTaskController::pids(const std::string& id) { return impl_->pids(id); }
+void LcowTaskController::resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
+                                    std::uint32_t height) {
+  impl_->resize_pty(id, exec_id, width, height);
+}
+void LcowTaskController::close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
+  impl_->close_io(id, exec_id, close_stdin);
+}
+void LcowTaskController::update(const std::string& id, const ResourceUpdate& update) { impl_->update(id, update); }
+void LcowTaskController::wait(const std::string& id, const std::string& exec_id,
+                              std::function<void(const ExitStatus&)> on_exit) {
+  impl_->wait(id, exec_id, std::move(on_exit));
+}
+std::size_t LcowTaskController::task_count() { return impl_->task_count(); }
+std::vector<std::string> LcowTaskController::task_ids() { return impl_->task_ids(); }
+std::vector<TaskController::TaskSummary> LcowTaskController::summaries() { return impl_->summaries(); }
+TaskStatistics LcowTaskController::task_statistics(const std::string& id) { return impl_->task_statistics(id); }
+void LcowTaskController::shutdown() { impl_->shutdown(); }
+UtilityVm* LcowTaskController::vm() { return impl_->vm(); }
+
+}  // namespace shimcore::controller

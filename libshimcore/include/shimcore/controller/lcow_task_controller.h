@@ -1,0 +1,67 @@
+// The LCOW kind's tasks: Linux containers run by runc inside one utility VM, reached over the GCS bridge. Pods are
+// groups of containers in that VM; the VM boots with the first task (task-only flow) or with the sandbox.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "shimcore/builder/common.h"
+#include "shimcore/controller/task_controller.h"
+#include "shimcore/controller/utility_vm.h"
+#include "shimcore/hcs/client.h"
+
+namespace shimcore::controller {
+
+struct LcowTaskOptions {
+  std::string namespace_name;  // CONTAINER_NAMESPACE of binary:// loggers
+  // The VM document's inputs besides the spec: the runhcs options and the host (profile, file probe, boot files).
+  std::optional<builder::RuntimeOptions> runtime_options;
+  builder::BuildEnvironment environment;
+  std::string owner = "containerd-shim-lcow-v2";
+  GuestTransportFactory transports = default_guest_transport_factory();
+  UtilityVmOptions vm;
+};
+
+class LcowTaskController final : public TaskController {
+ public:
+  LcowTaskController(hcs::Client& client, TaskEvents& events, LcowTaskOptions options);
+  ~LcowTaskController() override;
+  LcowTaskController(const LcowTaskController&) = delete;
+  LcowTaskController& operator=(const LcowTaskController&) = delete;
+
+  // Reads <bundle>/config.json; boots the utility VM if none runs yet (its document from this spec, hcsshim's V1
+  // path); shares the rootfs and bind mounts into the guest over Plan9, combines the layers there and creates the
+  // container in the guest. The init process starts with start().
+  std::uint32_t create(const CreateTaskRequest& request) override;
+  std::uint32_t start(const std::string& id, const std::string& exec_id) override;
+  void exec(const ExecRequest& request) override;
+  ProcessStatus state(const std::string& id, const std::string& exec_id) override;
+  // `all` on an init reaches its execs, and on a pod's sandbox task every container of the pod.
+  void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) override;
+  ExitStatus remove(const std::string& id, const std::string& exec_id) override;
+  // The guest's pids of the container's processes (its ProcessList).
+  std::vector<std::uint32_t> pids(const std::string& id) override;
+  void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
+                  std::uint32_t height) override;
+  void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) override;
+  // Unimplemented: the guest agent does not apply ContainerConstraints yet.
+  void update(const std::string& id, const ResourceUpdate& update) override;
+  void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) override;
+  std::size_t task_count() override;
+  std::vector<std::string> task_ids() override;
+  std::vector<TaskSummary> summaries() override;
+  // The guest's cgroup metrics of the container (GetProperties Statistics).
+  TaskStatistics task_statistics(const std::string& id) override;
+  // Deletes every container (best effort) and shuts the VM down.
+  void shutdown() override;
+
+  // The VM, once booted (nullptr before).
+  UtilityVm* vm();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shimcore::controller

@@ -1,0 +1,142 @@
+// containerd-shim-lcow-v2 driven by a real containerd 2.1 (ctr) over the HCS emulator: the utility VM is the real
+// guest agent (shimcore-gcs) and the containers are runc containers inside it. Needs root.
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "private_containerd.h"
+#include "test_util.h"
+
+using namespace std::chrono_literals;
+using Catch::Matchers::ContainsSubstring;
+using shimcore::testing::BackgroundProcess;
+using shimcore::testing::eventually;
+using shimcore::testing::PrivateContainerd;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kShim = (fs::path(SHIMCORE_TEST_BIN_DIR) / "containerd-shim-lcow-v2").string();
+
+std::string scratch() { return "/tmp/shimcore-lcow-e2e-" + std::to_string(::getpid()); }
+
+struct E2E {
+  PrivateContainerd containerd{
+      {}, {"SHIMCORE_SOCKET_DIR=" + scratch() + "/s", "SHIMCORE_HCS_EMULATOR_DIR=" + scratch() + "/hcs"}};
+  fs::path rootfs = containerd.make_busybox_rootfs("rootfs");
+  ~E2E() {
+    std::error_code ignored;
+    fs::remove_all(scratch(), ignored);
+  }
+};
+
+std::vector<std::vector<std::string>> task_list(const PrivateContainerd& containerd) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(containerd.ctr({"task", "ls"}).out);
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> row;
+    for (std::string field; fields >> field;) row.push_back(field);
+    if (!row.empty()) rows.push_back(row);
+  }
+  return rows;
+}
+
+// Processes running the guest agent (the emulated VMs of this host).
+std::size_t guest_agents_under(const std::string& folder) {
+  std::size_t count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("shimcore-gcs") != std::string::npos && cmdline.find(folder) != std::string::npos) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("ctr run --rm through containerd-shim-lcow-v2: output and exit status from a runc container in the guest",
+          "[e2e][lcow]") {
+  E2E e2e;
+  const auto run = e2e.containerd.ctr(
+      {"run", "--rm", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t1", "sh", "-c", "echo x; exit 4"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  CHECK(run.out == "x\n");
+  CHECK(run.exit_status == 4);
+  CHECK(task_list(e2e.containerd).empty());
+  CHECK(eventually([&] { return e2e.containerd.ctr({"container", "ls", "-q"}).out.empty(); }));
+  // The shim exited after its last task and took its VM with it.
+  CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
+}
+
+TEST_CASE("lcow: a detached task runs in its own pid namespace in the guest; exec, ps, kill, delete, events in order",
+          "[e2e][lcow]") {
+  E2E e2e;
+  BackgroundProcess events(e2e.containerd.ctr_argv({"events"}));
+  const auto run = e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t2", "sh",
+                                       "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  std::vector<std::vector<std::string>> tasks;
+  REQUIRE(eventually([&] {
+    tasks = task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
+  }));
+  CHECK(guest_agents_under(scratch()) == 1);
+
+  const auto exec = e2e.containerd.ctr(
+      {"task", "exec", "--exec-id", "e1", "t2", "sh", "-c", "echo from exec; readlink /proc/self/ns/pid; exit 5"});
+  INFO("exec: " << exec.out << exec.err);
+  CHECK(exec.out.starts_with("from exec\npid:["));
+  CHECK(exec.exit_status == 5);
+  char host_ns[64] = {};
+  REQUIRE(::readlink("/proc/self/ns/pid", host_ns, sizeof host_ns - 1) > 0);
+  CHECK(exec.out.find(host_ns) == std::string::npos);
+
+  const auto ps = e2e.containerd.ctr({"task", "ps", "t2"});
+  INFO("ps: " << ps.out << ps.err);
+  CHECK(ps.exit_status == 0);
+  CHECK_THAT(ps.out, ContainsSubstring(tasks[0][1]));  // the guest pid containerd got at start
+
+  CHECK(e2e.containerd.ctr({"task", "kill", "-s", "SIGTERM", "t2"}).exit_status == 0);
+  REQUIRE(eventually([&] {
+    tasks = task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "STOPPED";
+  }));
+  CHECK(e2e.containerd.ctr({"task", "delete", "t2"}).exit_status == 0);
+  e2e.containerd.ctr({"container", "delete", "t2"});
+
+  std::vector<std::string> topics;
+  while (auto line = events.read_line(2s)) {
+    if (line->find("\"t2\"") == std::string::npos) continue;
+    for (const char* topic : {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                              "/tasks/exit", "/tasks/delete"}) {
+      if (line->find(std::string(" ") + topic + " ") != std::string::npos) topics.push_back(topic);
+    }
+    if (!topics.empty() && topics.back() == "/tasks/delete") break;
+  }
+  CHECK(topics == std::vector<std::string>{"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                                           "/tasks/exit", "/tasks/exit", "/tasks/delete"});
+  CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
+}
+
+TEST_CASE("lcow: a command runc cannot start fails the start with runc's error, not a hang", "[e2e][lcow]") {
+  E2E e2e;
+  const auto run = e2e.containerd.ctr(
+      {"run", "--rm", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t3", "/bin/no-such-binary"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  CHECK(run.exit_status != 0);
+  CHECK_THAT(run.err, ContainsSubstring("no-such-binary"));
+  CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }, 30s));
+}
