@@ -66,7 +66,7 @@ std::string_view to_string(SandboxState state) noexcept {
   return "unknown";
 }
 
-class SandboxController::Impl {
+class PauseSandboxController::Impl {
  public:
   Impl(hcs::Client& client, ProcessTaskController& tasks, std::vector<std::string> pause_command,
        SandboxPlatform platform)
@@ -434,26 +434,30 @@ class SandboxController::Impl {
   std::map<std::string, std::string> members_;  // admitted task id -> its bundle
 };
 
-SandboxController::SandboxController(hcs::Client& client, ProcessTaskController& tasks,
+PauseSandboxController::PauseSandboxController(hcs::Client& client, ProcessTaskController& tasks,
                                      std::vector<std::string> pause_command, SandboxPlatform platform)
     : impl_(std::make_unique<Impl>(client, tasks, std::move(pause_command), std::move(platform))) {}
-SandboxController::~SandboxController() = default;
+PauseSandboxController::~PauseSandboxController() = default;
 
-void SandboxController::create(const CreateSandboxRequest& request) { impl_->create(request); }
-std::pair<std::uint32_t, TimePoint> SandboxController::start(const std::string& id) { return impl_->start(id); }
-SandboxPlatform SandboxController::platform(const std::string& id) { return impl_->platform(id); }
-void SandboxController::stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel) {
+void PauseSandboxController::create(const CreateSandboxRequest& request) { impl_->create(request); }
+std::pair<std::uint32_t, TimePoint> PauseSandboxController::start(const std::string& id) { return impl_->start(id); }
+SandboxPlatform PauseSandboxController::platform(const std::string& id) { return impl_->platform(id); }
+void PauseSandboxController::stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel) {
   impl_->stop(id, grace, std::move(cancel));
 }
-void SandboxController::wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit) {
+void PauseSandboxController::wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit) {
   impl_->wait(id, std::move(on_exit));
 }
-SandboxStatus SandboxController::status(const std::string& id, bool verbose) { return impl_->status(id, verbose); }
-void SandboxController::ping(const std::string& id) { impl_->ping(id); }
-void SandboxController::shutdown(const std::string& id) { impl_->shutdown(id); }
-hcs::schema::Statistics SandboxController::statistics(const std::string& id) { return impl_->statistics(id); }
-bool SandboxController::serving() { return impl_->served_id().has_value(); }
-std::optional<std::string> SandboxController::served_id() { return impl_->served_id(); }
+SandboxStatus PauseSandboxController::status(const std::string& id, bool verbose) { return impl_->status(id, verbose); }
+void PauseSandboxController::ping(const std::string& id) { impl_->ping(id); }
+void PauseSandboxController::shutdown(const std::string& id) { impl_->shutdown(id); }
+TaskStatistics PauseSandboxController::statistics(const std::string& id) {
+  TaskStatistics statistics;
+  statistics.windows = impl_->statistics(id);
+  return statistics;
+}
+bool PauseSandboxController::serving() { return impl_->served_id().has_value(); }
+std::optional<std::string> PauseSandboxController::served_id() { return impl_->served_id(); }
 
 std::vector<SandboxMember> parse_sandbox_members(std::string_view text, bool* malformed) {
   if (malformed != nullptr) *malformed = false;

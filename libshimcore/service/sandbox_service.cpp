@@ -130,10 +130,11 @@ void register_sandbox_service(transport::ServiceRegistry& registry, controller::
         reply(responder, sandbox::ShutdownSandboxResponse());
         request_shutdown();
       });
-  // The pause container's statistics, in the runhcs type Task.Stats answers with (hcsshim's LCOW shim sends its VM's).
+  // The sandbox's statistics in the runhcs type Task.Stats answers with: the pause container's, or (as hcsshim's LCOW
+  // shim) the utility VM's.
   service.add_blocking<sandbox::SandboxMetricsRequest, sandbox::SandboxMetricsResponse>(
       "SandboxMetrics", [controller](const CallContext&, const sandbox::SandboxMetricsRequest& request) {
-        const auto statistics = windows_statistics(controller->statistics(request.sandbox_id()));
+        const auto statistics = task_statistics(controller->statistics(request.sandbox_id()));
         sandbox::SandboxMetricsResponse response;
         containerd::types::Metric& metric = *response.mutable_metrics();
         set_timestamp(*metric.mutable_timestamp(), std::chrono::system_clock::now());

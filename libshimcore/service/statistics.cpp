@@ -47,6 +47,16 @@ containerd::runhcs::stats::v1::Statistics windows_statistics(const hcs::schema::
 containerd::runhcs::stats::v1::Statistics task_statistics(const controller::TaskStatistics& statistics) {
   if (statistics.windows) return windows_statistics(*statistics.windows);
   containerd::runhcs::stats::v1::Statistics out;
+  if (statistics.vm) {
+    // hcsshim's VM statistics: processor runtime in ns, the VM's working set.
+    auto& vm = *out.mutable_vm();
+    if (statistics.vm->processor && statistics.vm->processor->total_runtime_100ns) {
+      vm.mutable_processor()->set_total_runtime_ns(*statistics.vm->processor->total_runtime_100ns * 100);
+    }
+    if (statistics.vm->memory && statistics.vm->memory->memory_usage_private_working_set_bytes) {
+      vm.mutable_memory()->set_working_set_bytes(*statistics.vm->memory->memory_usage_private_working_set_bytes);
+    }
+  }
   if (statistics.linux_metrics) {
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;

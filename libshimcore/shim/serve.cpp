@@ -150,7 +150,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
     controller::ProcessTaskController process_tasks(*client, task_events, flags.namespace_name);
-    controller::SandboxController sandbox(*client, process_tasks, pause_command(kind), host_platform(kind));
+    controller::PauseSandboxController sandbox(*client, process_tasks, pause_command(kind), host_platform(kind));
     // The LCOW kind's tasks run in its utility VM; the others' on the host (WCOW's VM controller is not built yet).
     std::unique_ptr<controller::TaskController> lcow_tasks;
 #if SHIMCORE_HAS_LCOW

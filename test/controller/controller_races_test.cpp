@@ -51,7 +51,7 @@ struct Fixture {
     options.runtime_dir = dir.path / "records";
     client = std::make_unique<GatedClient>(shimcore::hcs::make_emulator_client(options), gates);
     tasks = std::make_unique<ProcessTaskController>(*client, events);
-    sandbox = std::make_unique<SandboxController>(
+    sandbox = std::make_unique<PauseSandboxController>(
         *client, *tasks,
         std::vector<std::string>{std::string(SHIMCORE_TEST_BIN_DIR) + "/containerd-shim-process-v2", "pause"},
         SandboxPlatform{"linux", "amd64", ""});
@@ -80,7 +80,7 @@ struct Fixture {
   QuietEvents events;
   std::unique_ptr<GatedClient> client;
   std::unique_ptr<ProcessTaskController> tasks;
-  std::unique_ptr<SandboxController> sandbox;
+  std::unique_ptr<PauseSandboxController> sandbox;
 };
 
 }  // namespace

@@ -55,7 +55,7 @@ struct Fixture {
     client = shimcore::hcs::make_emulator_client(options);
     tasks = std::make_unique<ProcessTaskController>(*client, events);
     sandbox =
-        std::make_unique<SandboxController>(*client, *tasks, std::move(pause), SandboxPlatform{"linux", "amd64", ""});
+        std::make_unique<PauseSandboxController>(*client, *tasks, std::move(pause), SandboxPlatform{"linux", "amd64", ""});
     fs::create_directories(bundle);
   }
   ~Fixture() {
@@ -84,7 +84,7 @@ struct Fixture {
   NoEvents events;
   std::unique_ptr<shimcore::hcs::Client> client;
   std::unique_ptr<ProcessTaskController> tasks;
-  std::unique_ptr<SandboxController> sandbox;
+  std::unique_ptr<PauseSandboxController> sandbox;
 };
 
 bool process_exists(std::uint32_t pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0; }

@@ -156,8 +156,9 @@ TEST_CASE("guest: container init gives its output and exit code in its own pid n
   CHECK((*notification)["Type"] == "UnexpectedExit");
   CHECK((*notification)["Operation"] == "None");
   CHECK((*notification)["Result"] == 0);
-  // The host sees the exit code before the container's exit.
-  CHECK(host.last_notification_arrival() > host.response_arrival(wait_id));
+  // No order between the wait's answer and the notification is asserted: an init that exits before the host's
+  // WaitForProcess reaches the guest has its notification sent first (hcsshim's GCS has the same race; the host takes
+  // the exit code from the wait, not from the notification). It failed 1 run in ~20 under load.
 
   // Waiting again still answers; the exited pid cannot be signalled; an unknown pid is not found.
   CHECK(host.call(gcs::Rpc::WaitForProcess, wait_body("init1", pid))["ExitCode"] == 4);

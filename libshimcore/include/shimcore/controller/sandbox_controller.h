@@ -1,4 +1,5 @@
-// The pod sandbox of a process-kind shim: its pause container's state machine, its member tasks, stop and shutdown.
+// The sandbox API a shim serves, and the process kind's pod sandbox: its pause container's state machine, its member
+// tasks, stop and shutdown.
 #pragma once
 
 #include <chrono>
@@ -47,42 +48,64 @@ struct SandboxStatus {
   std::map<std::string, std::string> info;  // filled when verbose
 };
 
-// One sandbox per shim. Thread-safe; throws shimcore::Error: NotFound for another sandbox id (naming the one served),
-// FailedPrecondition for a wrong state, InvalidArgument for bad input, AlreadyExists for a second CreateSandbox.
+// One sandbox per shim, whatever holds it (a pause container, a utility VM). Thread-safe; throws shimcore::Error:
+// NotFound for another sandbox id (naming the one served), FailedPrecondition for a wrong state, InvalidArgument for
+// bad input, AlreadyExists for a second CreateSandbox.
 class SandboxController {
+ public:
+  virtual ~SandboxController() = default;
+
+  virtual void create(const CreateSandboxRequest& request) = 0;
+  // Returns the sandbox's pid and the time it became ready. Idempotent while running.
+  virtual std::pair<std::uint32_t, TimePoint> start(const std::string& id) = 0;
+  virtual SandboxPlatform platform(const std::string& id) = 0;
+  // Kills the member tasks and stops the sandbox within `grace`, at once when `cancel` fires.
+  virtual void stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel = {}) = 0;
+  // Calls `on_exit` once the sandbox has stopped (at once if it has), from any thread.
+  virtual void wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit) = 0;
+  virtual SandboxStatus status(const std::string& id, bool verbose) = 0;
+  // Proves the sandbox answers.
+  virtual void ping(const std::string& id) = 0;
+  // Stops everything, tasks included; the shim exits afterwards. With no sandbox created it succeeds.
+  virtual void shutdown(const std::string& id) = 0;
+  // The sandbox's statistics; FailedPrecondition naming the state unless it runs.
+  virtual TaskStatistics statistics(const std::string& id) = 0;
+  // True once CreateSandbox succeeded and until ShutdownSandbox: Task.Shutdown must then leave the shim running.
+  virtual bool serving() = 0;
+  // The sandbox id while serving().
+  virtual std::optional<std::string> served_id() = 0;
+};
+
+// The process kind's sandbox: a pause container on the host and its member tasks.
+class PauseSandboxController final : public SandboxController {
  public:
   // `pause_command` is the pause container's process (argv). On the emulator it runs on the host, as the pause
   // container of a host-process pod would.
-  SandboxController(hcs::Client& client, ProcessTaskController& tasks, std::vector<std::string> pause_command,
-                    SandboxPlatform platform);
-  ~SandboxController();
-  SandboxController(const SandboxController&) = delete;
-  SandboxController& operator=(const SandboxController&) = delete;
+  PauseSandboxController(hcs::Client& client, ProcessTaskController& tasks, std::vector<std::string> pause_command,
+                         SandboxPlatform platform);
+  ~PauseSandboxController() override;
+  PauseSandboxController(const PauseSandboxController&) = delete;
+  PauseSandboxController& operator=(const PauseSandboxController&) = delete;
 
   // Reads <bundle>/config.json when present (its annotations join the request's); creates the pause container.
-  void create(const CreateSandboxRequest& request);
-  // Starts the pause process; returns its pid and the time the sandbox became ready. Idempotent while running.
-  std::pair<std::uint32_t, TimePoint> start(const std::string& id);
-  SandboxPlatform platform(const std::string& id);
+  void create(const CreateSandboxRequest& request) override;
+  // Starts the pause process.
+  std::pair<std::uint32_t, TimePoint> start(const std::string& id) override;
+  SandboxPlatform platform(const std::string& id) override;
   // Kills the member tasks, asks the pause process to stop (SIGTERM) and terminates it after `grace`, or at once
   // when `cancel` fires (the caller went away or the shim is stopping). A member that could not be killed fails the
   // stop with that member's error: the pod is then not stopped, and StopSandbox may be retried.
-  void stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel = {});
-  // Calls `on_exit` once the sandbox has stopped (at once if it has), from any thread.
-  void wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit);
-  SandboxStatus status(const std::string& id, bool verbose);
-  // Proves the sandbox answers: its pause container is queried through HCS.
-  void ping(const std::string& id);
-  // Stops everything, tasks included; the shim exits afterwards. Records the exit for `delete`. With no sandbox
-  // created (CreateSandbox failed) there is nothing to stop and it succeeds.
-  void shutdown(const std::string& id);
-  // The pause container's HCS Statistics; FailedPrecondition naming the state unless the sandbox runs.
-  hcs::schema::Statistics statistics(const std::string& id);
-
-  // True once CreateSandbox succeeded and until ShutdownSandbox: Task.Shutdown must then leave the shim running.
-  bool serving();
-  // The sandbox id while serving().
-  std::optional<std::string> served_id();
+  void stop(const std::string& id, std::chrono::milliseconds grace, std::stop_token cancel = {}) override;
+  void wait(const std::string& id, std::function<void(const ExitStatus&)> on_exit) override;
+  SandboxStatus status(const std::string& id, bool verbose) override;
+  // Its pause container is queried through HCS.
+  void ping(const std::string& id) override;
+  // Records the exit for `delete`.
+  void shutdown(const std::string& id) override;
+  // The pause container's HCS Statistics (as `windows`).
+  TaskStatistics statistics(const std::string& id) override;
+  bool serving() override;
+  std::optional<std::string> served_id() override;
 
  private:
   class Impl;

@@ -90,11 +90,12 @@ class TaskEvents {
   virtual void exec_started(const std::string& id, const std::string& exec_id, std::uint32_t pid) = 0;
 };
 
-// A task's statistics as the kind that runs it knows them: a Windows container's HCS Statistics, or a Linux guest
-// container's cgroup metrics (the guest's LCOWMetrics).
+// A task's (or sandbox's) statistics as the kind that runs it knows them: a Windows container's HCS Statistics, a
+// Linux guest container's cgroup metrics (the guest's LCOWMetrics), and for a utility VM its HCS Statistics.
 struct TaskStatistics {
   std::optional<hcs::schema::Statistics> windows;
   std::optional<nlohmann::json> linux_metrics;
+  std::optional<hcs::schema::Statistics> vm;
 };
 
 // The task API of one shim, whatever runs its tasks (HCS containers on the host, containers in a utility VM). All
