@@ -24,10 +24,10 @@ builder::RuntimeOptions lcow_builder_options(const RuntimeOptions& options) {
   return out;
 }
 
-std::unique_ptr<controller::TaskController> make_lcow_task_controller(hcs::Client& client,
-                                                                      controller::TaskEvents& events,
-                                                                      const ShimFlags& flags,
-                                                                      const RuntimeOptions& options) {
+std::unique_ptr<controller::LcowTaskController> make_lcow_task_controller(hcs::Client& client,
+                                                                          controller::TaskEvents& events,
+                                                                          const ShimFlags& flags,
+                                                                          const RuntimeOptions& options) {
   controller::LcowTaskOptions lcow;
   lcow.namespace_name = flags.namespace_name;
   lcow.runtime_options = lcow_builder_options(options);

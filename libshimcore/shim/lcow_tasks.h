@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "shimcore/builder/common.h"
-#include "shimcore/controller/task_controller.h"
+#include "shimcore/controller/lcow_task_controller.h"
 #include "shimcore/hcs/client.h"
 #include "shimcore/shim/flags.h"
 #include "shimcore/shim/runtime_options.h"
@@ -16,9 +16,9 @@ namespace shimcore::shim {
 builder::RuntimeOptions lcow_builder_options(const RuntimeOptions& options);
 
 // Boot files: hcsshim's rule, <shim dir>/LinuxBootFiles when it exists, else %ProgramFiles%\Linux Containers.
-std::unique_ptr<controller::TaskController> make_lcow_task_controller(hcs::Client& client,
-                                                                      controller::TaskEvents& events,
-                                                                      const ShimFlags& flags,
-                                                                      const RuntimeOptions& options);
+std::unique_ptr<controller::LcowTaskController> make_lcow_task_controller(hcs::Client& client,
+                                                                          controller::TaskEvents& events,
+                                                                          const ShimFlags& flags,
+                                                                          const RuntimeOptions& options);
 
 }  // namespace shimcore::shim

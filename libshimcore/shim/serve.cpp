@@ -29,6 +29,7 @@
 #include "shimcore/transport/ttrpc_server.h"
 #if SHIMCORE_HAS_LCOW
 #include "shim/lcow_tasks.h"
+#include "shimcore/controller/vm_sandbox_controller.h"
 #endif
 
 namespace shimcore::shim {
@@ -150,19 +151,31 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
     controller::ProcessTaskController process_tasks(*client, task_events, flags.namespace_name);
-    controller::PauseSandboxController sandbox(*client, process_tasks, pause_command(kind), host_platform(kind));
-    // The LCOW kind's tasks run in its utility VM; the others' on the host (WCOW's VM controller is not built yet).
-    std::unique_ptr<controller::TaskController> lcow_tasks;
+    controller::PauseSandboxController pause_sandbox(*client, process_tasks, pause_command(kind), host_platform(kind));
+    // The LCOW kind's tasks run in its utility VM, which is also its sandbox; the others' run on the host (WCOW's VM
+    // controller is not built yet).
 #if SHIMCORE_HAS_LCOW
-    if (kind.id == "lcow") lcow_tasks = make_lcow_task_controller(*client, task_events, flags, options);
-#endif
+    std::unique_ptr<controller::LcowTaskController> lcow_tasks;
+    std::unique_ptr<controller::VmSandboxController> vm_sandbox;
+    if (kind.id == "lcow") {
+      lcow_tasks = make_lcow_task_controller(*client, task_events, flags, options);
+      vm_sandbox = std::make_unique<controller::VmSandboxController>(*lcow_tasks);
+    }
+    const bool vm_tasks = lcow_tasks != nullptr;
     controller::TaskController& tasks =
-        lcow_tasks ? *lcow_tasks : static_cast<controller::TaskController&>(process_tasks);
+        vm_tasks ? static_cast<controller::TaskController&>(*lcow_tasks) : process_tasks;
+    controller::SandboxController& sandbox =
+        vm_tasks ? static_cast<controller::SandboxController&>(*vm_sandbox) : pause_sandbox;
+#else
+    const bool vm_tasks = false;
+    controller::TaskController& tasks = process_tasks;
+    controller::SandboxController& sandbox = pause_sandbox;
+#endif
     // After the controllers its calls use, so that it is closed (and its threads joined) before they go.
     transport::LongCalls long_calls;
     auto registry = std::make_shared<transport::ServiceRegistry>();
     const std::string refuse_create =
-        kind.isolation == Isolation::Process || lcow_tasks
+        kind.isolation == Isolation::Process || vm_tasks
             ? std::string()
             : fmt::format("{} does not run tasks yet: its utility-VM controller is not built", kind.binary_name);
     // A sandbox shim outlives its tasks: containerd ends it with ShutdownSandbox, not Task.Shutdown.
@@ -172,7 +185,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
           if (!sandbox.serving()) latch.trigger();
         },
         refuse_create);
-    if (kind.isolation == Isolation::Process) {
+    if (kind.isolation == Isolation::Process || vm_tasks) {
       service::register_sandbox_service(*registry, sandbox, long_calls, [&] { latch.trigger(); });
     }
     service::register_shimdiag_service(*registry, tasks, long_calls);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cri_client.h"
+#include "cri_e2e.h"
 #include "oci_image.h"
 #include "private_containerd.h"
 #include "test_util.h"
@@ -27,6 +28,7 @@ using Catch::Matchers::StartsWith;
 using shimcore::testing::CriClient;
 using shimcore::testing::CriConfig;
 using shimcore::testing::CriError;
+using namespace shimcore::testing::cri_e2e;
 using shimcore::testing::eventually;
 using shimcore::testing::kBusyboxImageName;
 using shimcore::testing::PrivateContainerd;
@@ -84,65 +86,12 @@ cri::ContainerConfig container_config(const std::string& name, const std::string
   return shimcore::testing::make_container_config(name, kBusyboxImageName, script);
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The lines of `log` that CRI wrote for `stream` in its log format: "<RFC 3339 time> <stream> <F|P> <text>".
-std::vector<std::string> cri_log_lines(const std::string& log, const std::string& stream) {
-  static const std::regex line_format(
-      R"(^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)) (stdout|stderr) ([FP]) (.*)$)");
-  std::vector<std::string> lines;
-  std::istringstream in(log);
-  for (std::string line; std::getline(in, line);) {
-    std::smatch match;
-    if (std::regex_match(line, match, line_format) && match[4] == stream && match[5] == "F") lines.push_back(match[6]);
-  }
-  return lines;
-}
-
-bool contains(const std::vector<std::string>& lines, const std::string& wanted) {
-  return std::find(lines.begin(), lines.end(), wanted) != lines.end();
-}
-
 // Runs the stub CNI plugin as containerd would: CNI_* in the environment, the network config on stdin.
 ProcessResult run_cni(const fs::path& plugin, const std::string& command, const std::string& netns) {
   return run_process({"env", "CNI_COMMAND=" + command, "CNI_CONTAINERID=manual", "CNI_NETNS=" + netns,
                       "CNI_IFNAME=eth0", "CNI_PATH=" + plugin.parent_path().string(), plugin.string()},
                      R"({"cniVersion":"1.0.0","name":"testnet","type":"testnet"})");
 }
-
-bool process_gone(pid_t pid) {
-  if (::kill(pid, 0) != 0) return true;
-  // Reparented to containerd (a subreaper) and not yet reaped counts as gone.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
-}
-
-std::string bootstrap_address(const fs::path& bundle) {
-  std::ifstream in(bundle / "bootstrap.json");
-  if (!in) return {};
-  return nlohmann::json::parse(in).value("address", "");
-}
-
-// Stops and removes a pod that a failed assertion left behind, so that its shim and mounts go with it.
-struct PodGuard {
-  CriClient& cri;
-  std::optional<std::string> pod_id;
-  ~PodGuard() {
-    if (!pod_id) return;
-    try {
-      cri.stop_pod_sandbox(*pod_id);
-      cri.remove_pod_sandbox(*pod_id);
-    } catch (const std::exception&) {  // the fixture's sweep handles what is left
-    }
-  }
-};
 
 }  // namespace
 

@@ -188,7 +188,7 @@ TEST_CASE("start prints only the address of a listening daemon; Shutdown stops i
 
 TEST_CASE(
     "VM shims: WCOW refuses tasks (Unimplemented), LCOW refuses a bundle without config.json (InvalidArgument); "
-    "no sandbox service yet; the daemon stays up",
+    "only LCOW serves sandboxes; the daemon stays up",
     "[shim][cli]") {
   shimcore::testing::TempDir dir("shimcore-uvm-");
   ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
@@ -228,10 +228,16 @@ TEST_CASE(
                  ContainsSubstring("cannot create task " + id) &&
                      ContainsSubstring(std::string(kind->binary_name) + " does not run tasks yet"));
     }
-    // No sandbox service either: containerd's shim sandboxer gets Unimplemented for the service.
+    // The LCOW shim serves the Sandbox API (its VM is the sandbox) and refuses a request without a sandbox id; WCOW
+    // has no sandbox service yet: containerd's shim sandboxer gets Unimplemented for the service.
     const auto sandbox = client.call("containerd.runtime.sandbox.v1.Sandbox", "CreateSandbox", "", options);
-    CHECK(sandbox.status.code == shimcore::StatusCode::Unimplemented);
-    CHECK(sandbox.status.message == "service containerd.runtime.sandbox.v1.Sandbox");
+    if (std::string_view(kind->id) == "lcow") {
+      CHECK(sandbox.status.code == shimcore::StatusCode::InvalidArgument);
+      CHECK_THAT(sandbox.status.message, ContainsSubstring("sandbox id"));
+    } else {
+      CHECK(sandbox.status.code == shimcore::StatusCode::Unimplemented);
+      CHECK(sandbox.status.message == "service containerd.runtime.sandbox.v1.Sandbox");
+    }
 
     // Nothing was created, and the daemon still answers, then exits on Shutdown.
     containerd::task::v3::StateRequest state_request;

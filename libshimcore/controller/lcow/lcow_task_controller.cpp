@@ -2,8 +2,7 @@
 // combined there, init and exec processes over the bridge with containerd's stdio relayed to the stdio ports.
 #include "shimcore/controller/lcow_task_controller.h"
 
-#include <sys/mount.h>
-
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -51,8 +50,7 @@ struct LcowTask {
   oci::PodMembership membership;
   std::string pod_id;
   std::string guest_bundle;
-  fs::path host_rootfs;
-  bool mounted_rootfs = false;
+  fs::path host_rootfs;  // the topmost rootfs layer on the host
   bool layers_combined = false;
   bool container_created = false;
   std::vector<std::string> shares;                                // guest paths of its Plan9 shares
@@ -118,6 +116,14 @@ json guest_spec(json spec, const std::string& guest_rootfs) {
   if (spec.contains("linux") && spec["linux"].is_object()) {
     json& linux = spec["linux"];
     linux.erase("cgroupsPath");
+    // Namespace paths name host processes and files (CRI's /proc/<sandbox pid>/ns/*, the pod's netns): meaningless in
+    // the guest, so the container gets namespaces of its own there. Sharing the pod's ipc/uts/pid namespaces between
+    // a pod's containers in the guest is not modelled yet.
+    if (linux.contains("namespaces") && linux["namespaces"].is_array()) {
+      for (json& ns : linux["namespaces"]) {
+        if (ns.is_object()) ns.erase("path");
+      }
+    }
     if (linux.contains("resources") && linux["resources"].is_object()) {
       json& resources = linux["resources"];
       for (const char* key : {"devices", "pids", "blockIO", "hugepageLimits", "network"}) resources.erase(key);
@@ -140,7 +146,60 @@ json guest_spec(json spec, const std::string& guest_rootfs) {
 class LcowTaskController::Impl {
  public:
   Impl(hcs::Client& client, TaskEvents& events, LcowTaskOptions options)
-      : client_(client), events_(events), options_(std::move(options)) {}
+      : client_(client), events_(events), options_(std::move(options)) {
+    // The VM's exit reaches the sandbox (when one listens) besides whoever the options name.
+    auto user_on_exit = options_.vm.on_exit;
+    options_.vm.on_exit = [this, user_on_exit](const std::string& reason) {
+      if (user_on_exit) user_on_exit(reason);
+      std::function<void(const std::string&)> listener;
+      {
+        const std::lock_guard lock(listener_mutex_);
+        listener = vm_exit_listener_;
+      }
+      if (listener) listener(reason);
+    };
+  }
+
+  void set_vm_exit_listener(std::function<void(const std::string&)> listener) {
+    const std::lock_guard lock(listener_mutex_);
+    vm_exit_listener_ = std::move(listener);
+  }
+
+  std::string sandbox_platform() const {
+    if (options_.runtime_options && !options_.runtime_options->sandbox_platform.empty()) {
+      return options_.runtime_options->sandbox_platform;
+    }
+    return "linux/amd64";
+  }
+
+  UtilityVm& create_sandbox_vm(const std::string& sandbox_id, const std::map<std::string, std::string>& annotations,
+                               const std::string& bundle) {
+    const std::lock_guard lock(vm_mutex_);
+    if (vm_) throw make_error(ErrorKind::AlreadyExists, "this shim already has utility VM {}", vm_->id());
+    // hcsshim's V2 shim requires SandboxPlatform; containerd 2.1's CRI sends none, so it defaults to linux/amd64.
+    builder::RuntimeOptions runtime = options_.runtime_options.value_or(builder::RuntimeOptions{});
+    runtime.sandbox_platform = sandbox_platform();
+    const builder::lcow::BuildResult built =
+        builder::lcow::build_v2({builder::Annotations(annotations.begin(), annotations.end()), {}}, runtime,
+                                options_.owner, bundle, options_.environment);
+    for (const auto& warning : built.warnings) shim::log(shim::LogLevel::Warn, "VM document", {{"warning", warning}});
+    const json document = built.document;
+    auto vm = std::make_unique<UtilityVm>(client_, options_.transports, sandbox_id + "@vm", options_.vm);
+    vm->create(document);
+    shim::log(shim::LogLevel::Info, "utility VM created", {{"vm", vm->id()}, {"document", document.dump()}});
+    vm_ = std::move(vm);
+    return *vm_;
+  }
+
+  void start_sandbox_vm() {
+    UtilityVm* vm = nullptr;
+    {
+      const std::lock_guard lock(vm_mutex_);
+      vm = vm_.get();
+    }
+    if (vm == nullptr) throw make_error(ErrorKind::FailedPrecondition, "no utility VM was created");
+    vm->start();
+  }
 
   ~Impl() { shutdown(); }
 
@@ -501,29 +560,25 @@ class LcowTaskController::Impl {
     init->relay = io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
                                         request.stdio.terminal, request.id, options_.namespace_name});
 
-    // The root filesystem: containerd's mount on the host, or the spec's root path; shared read-only, the writes go
-    // to a scratch layer in the guest (hcsshim's scratch VHD is the VM's too).
-    task.host_rootfs = task.bundle / "rootfs";
-    if (!request.rootfs.empty()) {
-      mount_rootfs(request.id, task.host_rootfs, request.rootfs);
-      task.mounted_rootfs = true;
-    } else {
-      const std::string root = spec.value("root", json::object()).value("path", std::string());
-      if (root.empty())
-        throw make_error(ErrorKind::InvalidArgument, "task {}: no rootfs mounts and no root.path", request.id);
-      task.host_rootfs = fs::path(root).is_absolute() ? fs::path(root) : task.bundle / root;
+    // The root filesystem's layers, shared read-only over Plan9 and combined in the guest with a scratch layer there
+    // (hcsshim's scratch VHD is the VM's too). Nothing is mounted on the host: the guest reads the snapshot's folders.
+    std::vector<std::string> host_layers = rootfs_layers(request, spec, task.bundle);
+    std::vector<std::string> layers;
+    for (const std::string& host_layer : host_layers) {
+      std::error_code error;
+      if (!fs::is_directory(host_layer, error)) {
+        throw make_error(ErrorKind::InvalidArgument, "task {}: root filesystem layer {} is not a directory", request.id,
+                         host_layer);
+      }
+      const std::string layer = vm.add_share(host_layer, true);
+      task.shares.push_back(layer);
+      layers.push_back(layer);
     }
-    std::error_code error;
-    if (!fs::is_directory(task.host_rootfs, error)) {
-      throw make_error(ErrorKind::InvalidArgument, "task {}: root filesystem {} is not a directory", request.id,
-                       task.host_rootfs.string());
-    }
-    const std::string layer = vm.add_share(task.host_rootfs.string(), true);
-    task.shares.push_back(layer);
+    task.host_rootfs = host_layers.front();
     const std::string guest_rootfs = task.guest_bundle + "/rootfs";
     auto& guest = vm.guest();
     guest.modify_settings(std::string(gcs::kNullContainerId), std::string(gcs::kResourceCombinedLayers), "Add",
-                          gcs::CombinedLayers{request.id, guest_rootfs, {layer}, scratch_path(task)});
+                          gcs::CombinedLayers{request.id, guest_rootfs, layers, scratch_path(task)});
     task.layers_combined = true;
 
     json container_spec = guest_spec(spec, guest_rootfs);
@@ -538,6 +593,51 @@ class LcowTaskController::Impl {
     });
     task.container_created = true;
     task.processes.emplace("", std::move(init));
+  }
+
+  // containerd's rootfs mount as folders, topmost first (the order the guest stacks them): a bind mount's source
+  // (native snapshotter), an overlay's upperdir then lowerdirs (overlayfs snapshotter); without mounts, the spec's
+  // root.path (`ctr run --rootfs`).
+  static std::vector<std::string> rootfs_layers(const CreateTaskRequest& request, const json& spec,
+                                                const fs::path& bundle) {
+    if (request.rootfs.empty()) {
+      const std::string root = spec.value("root", json::object()).value("path", std::string());
+      if (root.empty()) {
+        throw make_error(ErrorKind::InvalidArgument, "task {}: no rootfs mounts and no root.path", request.id);
+      }
+      return {fs::path(root).is_absolute() ? root : (bundle / root).string()};
+    }
+    if (request.rootfs.size() > 1) {
+      throw make_error(ErrorKind::InvalidArgument, "task {}: {} rootfs mounts; one is supported", request.id,
+                       request.rootfs.size());
+    }
+    const Mount& mount = request.rootfs.front();
+    const auto has = [&](std::string_view option) {
+      return std::find(mount.options.begin(), mount.options.end(), option) != mount.options.end();
+    };
+    if (mount.type == "bind" || has("bind") || has("rbind")) return {mount.source};
+    if (mount.type == "overlay") {
+      std::vector<std::string> layers;
+      std::vector<std::string> lower;
+      for (const std::string& option : mount.options) {
+        if (option.rfind("upperdir=", 0) == 0) layers.insert(layers.begin(), option.substr(9));
+        if (option.rfind("lowerdir=", 0) == 0) {
+          std::string list = option.substr(9);
+          for (std::size_t at = 0; at <= list.size();) {
+            const std::size_t colon = std::min(list.find(':', at), list.size());
+            if (colon > at) lower.push_back(list.substr(at, colon - at));
+            at = colon + 1;
+          }
+        }
+      }
+      layers.insert(layers.end(), lower.begin(), lower.end());
+      if (layers.empty())
+        throw make_error(ErrorKind::InvalidArgument, "task {}: overlay rootfs without layers", request.id);
+      return layers;
+    }
+    throw make_error(ErrorKind::InvalidArgument,
+                     "task {}: rootfs mount type {} is not supported for LCOW (want bind or overlay)", request.id,
+                     mount.type);
   }
 
   static std::string scratch_path(const LcowTask& task) {
@@ -633,8 +733,8 @@ class LcowTaskController::Impl {
               {{"task", id}, {"exec", exec_id}, {"status", std::to_string(exit.exit_status)}});
   }
 
-  // Undoes what create made, in hcsshim's order (container state, combined layers, shares), tolerating a guest or
-  // VM that is already gone; then the host's rootfs mount.
+  // Undoes what create made, in hcsshim's order (combined layers, container state, shares), tolerating a guest
+  // or VM that is already gone.
   void release(LcowTask& task) {
     UtilityVm* vm = nullptr;
     {
@@ -671,10 +771,6 @@ class LcowTaskController::Impl {
       for (const std::string& share : task.shares) attempt("RemovePlan9Share", [&] { vm->remove_share(share); });
     }
     task.shares.clear();
-    if (task.mounted_rootfs) {
-      ::umount2(task.host_rootfs.c_str(), MNT_DETACH);
-      task.mounted_rootfs = false;
-    }
   }
 
   std::shared_ptr<LcowTask> find_task(const std::string& id) {
@@ -699,6 +795,8 @@ class LcowTaskController::Impl {
   // Held only while the VM boots (or is looked up): creates in different pods otherwise run in parallel.
   std::mutex vm_mutex_;
   std::unique_ptr<UtilityVm> vm_;
+  std::mutex listener_mutex_;
+  std::function<void(const std::string&)> vm_exit_listener_;
   std::mutex mutex_;  // tasks and process states; never held across a guest call
   std::map<std::string, std::shared_ptr<LcowTask>> tasks_;
   std::set<std::string> creating_;
@@ -741,5 +839,15 @@ std::vector<TaskController::TaskSummary> LcowTaskController::summaries() { retur
 TaskStatistics LcowTaskController::task_statistics(const std::string& id) { return impl_->task_statistics(id); }
 void LcowTaskController::shutdown() { impl_->shutdown(); }
 UtilityVm* LcowTaskController::vm() { return impl_->vm(); }
+UtilityVm& LcowTaskController::create_sandbox_vm(const std::string& sandbox_id,
+                                                 const std::map<std::string, std::string>& annotations,
+                                                 const std::string& bundle) {
+  return impl_->create_sandbox_vm(sandbox_id, annotations, bundle);
+}
+void LcowTaskController::start_sandbox_vm() { impl_->start_sandbox_vm(); }
+void LcowTaskController::set_vm_exit_listener(std::function<void(const std::string& reason)> listener) {
+  impl_->set_vm_exit_listener(std::move(listener));
+}
+std::string LcowTaskController::sandbox_platform() const { return impl_->sandbox_platform(); }
 
 }  // namespace shimcore::controller

@@ -432,7 +432,7 @@ struct Service : std::enable_shared_from_this<Service> {
         if (const auto start = process->start_time()) entry["StartTime"] = *start;
         processes.push_back(entry);
       }
-      // The process that stands for a VM's guest (the LCOW guest agent's launcher).
+      // The process that stands for a VM's guest (the LCOW guest agent, pid 1 of its namespaces).
       if (system.guest && system.state != SystemState::Stopped) {
         if (const int guest_pid = system.guest->host_pid(); guest_pid > 0) {
           json entry{{"Pid", guest_pid}};

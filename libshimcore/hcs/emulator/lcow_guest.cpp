@@ -1,13 +1,13 @@
-// The emulated LCOW guest: shimcore-gcs as pid 1 of its own pid and mount namespaces, under a launcher process that
-// stands for the VM on the host.
+// The emulated LCOW guest: shimcore-gcs as pid 1 of its own pid and mount namespaces, a direct child of the shim
+// that stands for the VM on the host.
 #include "hcs/emulator/lcow_guest.h"
 
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,12 +30,11 @@ namespace shimcore::hcs::emulator {
 namespace {
 
 // Steps of the launch that can fail before exec; the child reports {step, errno} through a CLOEXEC pipe.
-enum class LaunchStep : int { Unshare = 1, Fork, PrivateMounts, Proc, RunGcs, Exec };
+enum class LaunchStep : int { Clone = 1, PrivateMounts, Proc, RunGcs, Exec };
 
 const char* step_name(int step) {
   switch (static_cast<LaunchStep>(step)) {
-    case LaunchStep::Unshare: return "unshare(CLONE_NEWNS|CLONE_NEWPID)";
-    case LaunchStep::Fork: return "fork of the namespace's init";
+    case LaunchStep::Clone: return "clone(CLONE_NEWPID|CLONE_NEWNS)";
     case LaunchStep::PrivateMounts: return "making mounts private";
     case LaunchStep::Proc: return "mounting /proc";
     case LaunchStep::RunGcs: return "mounting a tmpfs at /run/gcs";
@@ -98,15 +97,20 @@ class LcowGuest final : public EmulatedGuest {
       fail(hresult::kServiceNotAvailable, op, fmt::format("pipe: {}", std::strerror(errno)));
     }
     const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const pid_t launcher = ::fork();
-    if (launcher < 0) {
+    // A clone straight into new pid and mount namespaces: the agent is pid 1 of its namespace and our direct child,
+    // so no second process stands for the VM (a plain fork would show a copy of the shim in ps).
+    const pid_t agent = static_cast<pid_t>(
+        ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+    if (agent < 0) {
       const int saved = errno;
       ::close(report[0]);
       ::close(report[1]);
       if (devnull >= 0) ::close(devnull);
-      fail(hresult::kServiceNotAvailable, op, fmt::format("fork: {}", std::strerror(saved)));
+      fail(hresult::kAccessDenied, op,
+           fmt::format("starting the LCOW guest agent: {} failed: {}", step_name(static_cast<int>(LaunchStep::Clone)),
+                       std::strerror(saved)));
     }
-    if (launcher == 0) launch(report[1], devnull, argv.data());  // never returns
+    if (agent == 0) launch(report[1], devnull, argv.data());  // never returns
     ::close(report[1]);
     if (devnull >= 0) ::close(devnull);
     int failure[2] = {0, 0};
@@ -117,23 +121,23 @@ class LcowGuest final : public EmulatedGuest {
     ::close(report[0]);
     if (n == static_cast<ssize_t>(sizeof failure)) {
       int status = 0;
-      ::waitpid(launcher, &status, 0);
+      ::waitpid(agent, &status, 0);
       fail(failure[0] == static_cast<int>(LaunchStep::Exec) ? hresult::kFileNotFound : hresult::kAccessDenied, op,
            fmt::format("starting the LCOW guest agent {}: {} failed: {}", agent_.string(), step_name(failure[0]),
                        std::strerror(failure[1])));
     }
     {
       const std::lock_guard lock(mutex_);
-      pid_ = launcher;
+      pid_ = agent;
     }
-    watcher_ = std::thread([this, launcher] { watch(launcher); });
+    watcher_ = std::thread([this, agent] { watch(agent); });
   }
 
   void stop() override {
     {
       const std::lock_guard lock(mutex_);
       stopping_ = true;
-      // The launcher and the agent share a process group; the agent is its pid namespace's init, so everything it
+      // The agent is its pid namespace's init (and leads its process group), so everything it
       // started (runc, containers) dies with it.
       if (pid_ > 0 && !exited_) ::kill(-pid_, SIGKILL);
     }
@@ -151,41 +155,29 @@ class LcowGuest final : public EmulatedGuest {
   }
 
  private:
-  // In the forked child (the launcher): only async-signal-safe calls until exec.
+  // In the cloned child (pid 1 of its namespaces): only async-signal-safe calls until exec.
   [[noreturn]] static void launch(int report_fd, int devnull, char** argv) {
-    ::setpgid(0, 0);
-    if (::unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) report_and_exit(report_fd, LaunchStep::Unshare);
-    const pid_t init = ::fork();
-    if (init < 0) report_and_exit(report_fd, LaunchStep::Fork);
-    if (init == 0) {
-      // The agent dies with its launcher: killing the launcher (stop, or `delete` after a dead shim) ends the VM.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        report_and_exit(report_fd, LaunchStep::PrivateMounts);
-      }
-      if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-        report_and_exit(report_fd, LaunchStep::Proc);
-      }
-      ::mkdir("/run/gcs", 0700);
-      if (::mount("tmpfs", "/run/gcs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") != 0) {
-        report_and_exit(report_fd, LaunchStep::RunGcs);
-      }
-      if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-      ::dup2(STDERR_FILENO, STDOUT_FILENO);
-      ::execv(argv[0], argv);
-      report_and_exit(report_fd, LaunchStep::Exec);
+    ::setpgid(0, 0);  // its own process group: stop() signals the group, terminals never reach it
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      report_and_exit(report_fd, LaunchStep::PrivateMounts);
     }
-    ::close(report_fd);
-    int status = 0;
-    while (::waitpid(init, &status, 0) < 0 && errno == EINTR) {
+    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      report_and_exit(report_fd, LaunchStep::Proc);
     }
-    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    ::mkdir("/run/gcs", 0700);
+    if (::mount("tmpfs", "/run/gcs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") != 0) {
+      report_and_exit(report_fd, LaunchStep::RunGcs);
+    }
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    ::execv(argv[0], argv);
+    report_and_exit(report_fd, LaunchStep::Exec);
   }
 
-  void watch(pid_t launcher) {
+  void watch(pid_t agent) {
     set_thread_name("hcs-lcow-guest");
     int status = 0;
-    while (::waitpid(launcher, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(agent, &status, 0) < 0 && errno == EINTR) {
     }
     bool report = false;
     {
@@ -193,9 +185,10 @@ class LcowGuest final : public EmulatedGuest {
       exited_ = true;
       report = !stopping_;
     }
-    // The agent powers the VM off with reboot(RB_POWER_OFF), which in a pid namespace ends its init with SIGINT
-    // (the launcher reports 128 + 2): a clean power-off, like an exit 0.
-    const bool clean = WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 128 + SIGINT);
+    // The agent powers the VM off with reboot(RB_POWER_OFF), which in a pid namespace ends its init with SIGINT: a
+    // clean power-off, like an exit 0.
+    const bool clean =
+        (WIFEXITED(status) && WEXITSTATUS(status) == 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
     if (!clean) {
       std::fprintf(stderr, "hcs emulator: the LCOW guest agent of %s ended with %s %d\n", context_.system_id.c_str(),
                    WIFEXITED(status) ? "exit code" : "signal",

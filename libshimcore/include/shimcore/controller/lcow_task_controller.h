@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -56,8 +58,17 @@ class LcowTaskController final : public TaskController {
   // Deletes every container (best effort) and shuts the VM down.
   void shutdown() override;
 
-  // The VM, once booted (nullptr before).
+  // The VM, once created (nullptr before).
   UtilityVm* vm();
+  // The sandbox flow: CreateSandbox builds the VM document with hcsshim's V2 path from the sandbox spec and creates
+  // the VM (AlreadyExists when one exists); StartSandbox boots it. Tasks then join it by their sandbox id.
+  UtilityVm& create_sandbox_vm(const std::string& sandbox_id, const std::map<std::string, std::string>& annotations,
+                               const std::string& bundle);
+  void start_sandbox_vm();
+  // Told once when the VM stops or its guest is lost (WaitSandbox, SandboxStatus).
+  void set_vm_exit_listener(std::function<void(const std::string& reason)> listener);
+  // The sandbox's platform: the runtime options' SandboxPlatform, linux/amd64 when they name none.
+  std::string sandbox_platform() const;
 
  private:
   class Impl;
