@@ -39,13 +39,25 @@ std::string wait_for_lines(const fs::path& path, std::size_t lines) {
   return text;
 }
 
+// The runtime handler of a shim binary: containerd-shim-<kind>-v2 -> <kind> ("process", "lcow").
+std::string handler_of(const fs::path& shim) {
+  std::string name = shim.filename().string();
+  const std::string prefix = "containerd-shim-", suffix = "-v2";
+  if (name.rfind(prefix, 0) != 0 || name.size() <= prefix.size() + suffix.size() || !name.ends_with(suffix)) {
+    throw std::runtime_error("not a shim binary name (containerd-shim-<kind>-v2): " + name);
+  }
+  return name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+}
+
 int run_demo(const fs::path& shim) {
   const fs::path scratch = "/tmp/shimcore-cri-demo-" + std::to_string(::getpid());
-  step("private containerd with CRI; runtime handler 'process' = " + shim.string() + " with sandboxer = 'shim'");
+  const std::string handler = handler_of(shim);
+  step("private containerd with CRI; runtime handler '" + handler + "' = " + shim.string() +
+       " with sandboxer = 'shim'");
   PrivateContainerd containerd(
       {},
       {"SHIMCORE_SOCKET_DIR=" + (scratch / "s").string(), "SHIMCORE_HCS_EMULATOR_DIR=" + (scratch / "hcs").string()},
-      CriConfig{shim});
+      CriConfig{shim, handler});
   CriClient client(containerd.grpc_socket());
   const cri::VersionResponse version = client.version();
   std::cout << "CRI Version: " << version.runtime_name() << " " << version.runtime_version() << " (API "
@@ -62,7 +74,7 @@ int run_demo(const fs::path& shim) {
       "RunPodSandbox: CNI (stub plugin) sets up the pod network; containerd runs the shim's start, then "
       "CreateSandbox + StartSandbox");
   const fs::path logs = scratch / "pod-logs";
-  const std::string pod = client.run_pod_sandbox(make_pod_config("demo-pod", "demo-uid", logs.string()), "process");
+  const std::string pod = client.run_pod_sandbox(make_pod_config("demo-pod", "demo-uid", logs.string()), handler);
   const cri::PodSandboxStatusResponse status = client.pod_sandbox_status(pod, true);
   std::cout << "pod " << pod.substr(0, 12) << ": " << cri::PodSandboxState_Name(status.status().state()) << ", ip "
             << status.status().network().ip() << "\n";
@@ -111,8 +123,8 @@ int run_demo(const fs::path& shim) {
   }
 
   step(
-      "StopPodSandbox (kills web, StopSandbox stops the pause process) and RemovePodSandbox (ShutdownSandbox, "
-      "then containerd runs the shim's delete)");
+      "StopPodSandbox (kills web, StopSandbox stops the pause process or the utility VM) and RemovePodSandbox "
+      "(ShutdownSandbox, then containerd runs the shim's delete)");
   client.stop_pod_sandbox(pod);
   std::cout << "pod: " << cri::PodSandboxState_Name(client.pod_sandbox_status(pod).status().state()) << "\n";
   client.remove_pod_sandbox(pod);
@@ -126,7 +138,8 @@ int run_demo(const fs::path& shim) {
   std::cout << "the shim's own log lines, as containerd received them:\n";
   std::istringstream log(containerd.log());
   for (std::string line; std::getline(log, line);) {
-    if (line.find("msg=\"sandbox ") != std::string::npos || line.find("msg=\"task created") != std::string::npos) {
+    if (line.find("msg=\"sandbox ") != std::string::npos || line.find("msg=\"task created") != std::string::npos ||
+        line.find("msg=\"utility VM") != std::string::npos) {
       std::cout << "  " << line.substr(0, 200) << "\n";
     }
   }
@@ -139,7 +152,7 @@ int run_demo(const fs::path& shim) {
 
 int main(int argc, char** argv) {
   if (argc != 2 || std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help") {
-    std::cerr << "usage: shimcore-cri-demo <absolute path of containerd-shim-process-v2>\n"
+    std::cerr << "usage: shimcore-cri-demo <absolute path of containerd-shim-process-v2 or containerd-shim-lcow-v2>\n"
                  "Runs a CRI pod with two containers through the shim under a private containerd (needs root and "
                  "scripts/bootstrap's cache).\n";
     return argc == 2 ? 0 : 2;

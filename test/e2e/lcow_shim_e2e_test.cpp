@@ -3,6 +3,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -139,4 +140,44 @@ TEST_CASE("lcow: a command runc cannot start fails the start with runc's error, 
   CHECK(run.exit_status != 0);
   CHECK_THAT(run.err, ContainsSubstring("no-such-binary"));
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }, 30s));
+}
+
+TEST_CASE("lcow: the guest agent killed under a running task: the task exits 255, delete still cleans up",
+          "[e2e][lcow]") {
+  E2E e2e;
+  const auto run = e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t4", "sh",
+                                       "-c", "while :; do sleep 0.1; done"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  std::vector<std::vector<std::string>> tasks;
+  REQUIRE(eventually([&] {
+    tasks = task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
+  }));
+  // The VM dies: every process of the guest goes with its init.
+  std::size_t killed = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("shimcore-gcs") != std::string::npos && cmdline.find(scratch()) != std::string::npos) {
+      killed += ::kill(std::stoi(name), SIGKILL) == 0 ? 1 : 0;
+    }
+  }
+  REQUIRE(killed == 1);
+  REQUIRE(eventually(
+      [&] {
+        tasks = task_list(e2e.containerd);
+        return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "STOPPED";
+      },
+      15s));
+  const auto info = e2e.containerd.ctr({"task", "delete", "t4"});
+  INFO("delete: " << info.out << info.err);
+  CHECK(info.exit_status == 0);
+  CHECK_THAT(info.out + info.err, ContainsSubstring("255"));
+  CHECK(e2e.containerd.ctr({"container", "delete", "t4"}).exit_status == 0);
+  CHECK(task_list(e2e.containerd).empty());
+  CHECK(eventually([&] { return e2e.containerd.shim_daemons(kShim).empty(); }, 15s));
+  CHECK(eventually([&] { return shimcore::testing::mounts_under(e2e.containerd.dir()).empty(); }));
 }
