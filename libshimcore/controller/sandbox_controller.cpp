@@ -435,7 +435,7 @@ class PauseSandboxController::Impl {
 };
 
 PauseSandboxController::PauseSandboxController(hcs::Client& client, ProcessTaskController& tasks,
-                                     std::vector<std::string> pause_command, SandboxPlatform platform)
+                                               std::vector<std::string> pause_command, SandboxPlatform platform)
     : impl_(std::make_unique<Impl>(client, tasks, std::move(pause_command), std::move(platform))) {}
 PauseSandboxController::~PauseSandboxController() = default;
 

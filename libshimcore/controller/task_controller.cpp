@@ -2,6 +2,7 @@
 #include "shimcore/controller/task_controller.h"
 
 #include "controller/rootfs.h"
+#include "controller/task_table.h"
 
 #include <sys/mount.h>
 #include <unistd.h>
@@ -98,15 +99,6 @@ struct TaskEntry {
   std::map<std::string, std::shared_ptr<ProcessEntry>> processes;  // "" = init
 };
 
-void require_state(const std::string& id, const std::string& exec_id, const ProcessEntry& process,
-                   std::initializer_list<ProcessState> allowed, std::string_view action) {
-  for (ProcessState state : allowed) {
-    if (process.state == state) return;
-  }
-  throw make_error(ErrorKind::FailedPrecondition, "cannot {} {}{}{}: it is {}", action, id, exec_id.empty() ? "" : "/",
-                   exec_id, to_string(process.state));
-}
-
 }  // namespace
 
 std::string_view to_string(ProcessState state) noexcept {
@@ -127,8 +119,8 @@ class ProcessTaskController::Impl {
   std::uint32_t create(const CreateTaskRequest& request) {
     if (request.id.empty()) throw make_error(ErrorKind::InvalidArgument, "create: empty task id");
     {
-      const std::lock_guard lock(mutex_);
-      if (tasks_.contains(request.id) || creating_.contains(request.id)) {
+      const std::lock_guard lock(table_.mutex());
+      if (table_.tasks().contains(request.id) || creating_.contains(request.id)) {
         throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
       }
       creating_.insert(request.id);  // the id is ours while the container is made, without holding the lock
@@ -136,13 +128,13 @@ class ProcessTaskController::Impl {
     bool admitted = false;
     try {
       const std::uint32_t pid = create_reserved(request, admitted);
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       creating_.erase(request.id);
       return pid;
     } catch (...) {
       // Admission is undone: the pod does not count a member that never came to be.
       if (admitted) depart(request.id);
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       creating_.erase(request.id);
       throw;
     }
@@ -187,8 +179,8 @@ class ProcessTaskController::Impl {
     }
     task->processes.emplace("", init);
     {
-      const std::lock_guard lock(mutex_);
-      tasks_.emplace(request.id, task);  // the id was reserved in creating_
+      const std::lock_guard lock(table_.mutex());
+      table_.tasks().emplace(request.id, task);  // the id was reserved in creating_
     }
     events_.created(request, 0);
     shim::log(shim::LogLevel::Info, "task created", {{"task", request.id}, {"rootfs", root.string()}});
@@ -196,8 +188,8 @@ class ProcessTaskController::Impl {
   }
 
   std::uint32_t start(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = find(id, exec_id);
-    std::unique_lock lock(mutex_);
+    const auto [task, process] = table_.find(id, exec_id);
+    std::unique_lock lock(table_.mutex());
     require_state(id, exec_id, *process, {ProcessState::Created}, "start");
     auto created = task->system->create_process(process->parameters);
     process->pid = created->pid();
@@ -220,7 +212,7 @@ class ProcessTaskController::Impl {
   }
 
   void exec(const ExecRequest& request) {
-    const auto task = find_task(request.id);
+    const auto task = table_.find_task(request.id);
     if (request.exec_id.empty())
       throw make_error(ErrorKind::InvalidArgument, "exec into {}: empty exec id", request.id);
     auto process = std::make_shared<ProcessEntry>();
@@ -228,7 +220,7 @@ class ProcessTaskController::Impl {
     process->stdio = request.stdio;
     process->parameters = process_parameters(request.id, request.process, request.stdio);
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       if (task->processes.contains(request.exec_id)) {
         throw make_error(ErrorKind::AlreadyExists, "exec {} already exists in task {}", request.exec_id, request.id);
       }
@@ -239,35 +231,20 @@ class ProcessTaskController::Impl {
         io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
                               request.stdio.terminal, request.id, namespace_name_});
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       task->processes.emplace(request.exec_id, process);
     }
     events_.exec_added(request.id, request.exec_id);
   }
 
-  ProcessStatus state(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = find(id, exec_id);
-    const std::lock_guard lock(mutex_);
-    ProcessStatus status;
-    status.id = id;
-    status.exec_id = exec_id;
-    status.bundle = task->bundle.string();
-    status.pid = process->pid;
-    status.state = process->state;
-    status.stdio = process->stdio;
-    if (process->exit) {
-      status.exit_status = process->exit->exit_status;
-      status.exited_at = process->exit->exited_at;
-    }
-    return status;
-  }
+  ProcessStatus state(const std::string& id, const std::string& exec_id) { return table_.status(id, exec_id); }
 
   void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
     if (signal == 0 || signal >= 65) throw make_error(ErrorKind::InvalidArgument, "invalid signal {}", signal);
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     std::vector<std::shared_ptr<hcs::Process>> targets;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       if (process->state == ProcessState::Stopped) {
         throw make_error(ErrorKind::NotFound, "process {}{}{} already finished", id, exec_id.empty() ? "" : "/",
                          exec_id);
@@ -280,7 +257,7 @@ class ProcessTaskController::Impl {
         }
         // Kill-all of a pod's sandbox task reaches every container of the pod, as hcsshim does.
         if (task->membership.role == oci::PodRole::Sandbox) {
-          for (auto& [other_task_id, other_task] : tasks_) {
+          for (auto& [other_task_id, other_task] : table_.tasks()) {
             if (other_task == task || other_task->membership.sandbox_id != task->membership.sandbox_id) continue;
             for (auto& [other_id, other] : other_task->processes) {
               if (other->state == ProcessState::Running) targets.push_back(other->process);
@@ -301,10 +278,10 @@ class ProcessTaskController::Impl {
   }
 
   ExitStatus remove(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     ExitStatus exit;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       require_state(id, exec_id, *process, {ProcessState::Created, ProcessState::Stopped}, "delete");
       if (exec_id.empty()) {
         for (const auto& [other_id, other] : task->processes) {
@@ -313,7 +290,7 @@ class ProcessTaskController::Impl {
           }
         }
         if (task->membership.role == oci::PodRole::Sandbox) {
-          for (const auto& [other_task_id, other_task] : tasks_) {
+          for (const auto& [other_task_id, other_task] : table_.tasks()) {
             if (other_task != task && other_task->membership.sandbox_id == task->membership.sandbox_id) {
               throw make_error(ErrorKind::FailedPrecondition,
                                "cannot delete sandbox task {}: container {} of the pod still exists", id,
@@ -329,12 +306,12 @@ class ProcessTaskController::Impl {
     if (exec_id.empty()) {
       teardown(*task);
       {
-        const std::lock_guard lock(mutex_);
-        tasks_.erase(id);
+        const std::lock_guard lock(table_.mutex());
+        table_.tasks().erase(id);
       }
       depart(id);
     } else {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       task->processes.erase(exec_id);
     }
     events_.deleted(id, exec_id, exit);
@@ -342,8 +319,8 @@ class ProcessTaskController::Impl {
   }
 
   std::vector<std::uint32_t> pids(const std::string& id) {
-    const auto task = find_task(id);
-    const std::lock_guard lock(mutex_);
+    const auto task = table_.find_task(id);
+    const std::lock_guard lock(table_.mutex());
     std::vector<std::uint32_t> result;
     for (const auto& [exec_id, process] : task->processes) {
       if (process->state == ProcessState::Running) result.push_back(process->pid);
@@ -352,16 +329,16 @@ class ProcessTaskController::Impl {
   }
 
   void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height) {
-    const auto [task, process] = find(id, exec_id);
-    const std::lock_guard lock(mutex_);
+    const auto [task, process] = table_.find(id, exec_id);
+    const std::lock_guard lock(table_.mutex());
     require_state(id, exec_id, *process, {ProcessState::Running}, "resize the console of");
     process->process->resize_console(static_cast<std::uint16_t>(height), static_cast<std::uint16_t>(width));
   }
 
   void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
     if (!close_stdin) return;
-    const auto [task, process] = find(id, exec_id);
-    const std::lock_guard lock(mutex_);
+    const auto [task, process] = table_.find(id, exec_id);
+    const std::lock_guard lock(table_.mutex());
     if (process->relay) process->relay->close_stdin();
     // With pipes the relay closing its end is the EOF, after the bytes already in flight; a console has one handle
     // for input and output, so there HCS must close the input side itself.
@@ -376,8 +353,8 @@ class ProcessTaskController::Impl {
 
   void update(const std::string& id, const ResourceUpdate& update) {
     if (update.empty()) throw make_error(ErrorKind::InvalidArgument, "update {}: no resources given", id);
-    const auto [task, init] = find(id, "");
-    const std::lock_guard lock(mutex_);
+    const auto [task, init] = table_.find(id, "");
+    const std::lock_guard lock(table_.mutex());
     require_state(id, "", *init, {ProcessState::Running}, "update");
     if (update.memory_limit_bytes) {
       // HCS takes whole MiB; a limit below 1 MiB would stop the container outright.
@@ -401,54 +378,27 @@ class ProcessTaskController::Impl {
   }
 
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) {
-    const auto [task, process] = find(id, exec_id);
-    std::unique_lock lock(mutex_);
-    if (process->exit) {
-      const ExitStatus exit = *process->exit;
-      lock.unlock();
-      on_exit(exit);
-      return;
-    }
-    process->waiters.push_back(std::move(on_exit));
+    table_.wait(id, exec_id, std::move(on_exit));
   }
 
-  std::size_t task_count() {
-    const std::lock_guard lock(mutex_);
-    return tasks_.size();
-  }
+  std::size_t task_count() { return table_.count(); }
 
-  std::vector<std::string> task_ids() {
-    const std::lock_guard lock(mutex_);
-    std::vector<std::string> ids;
-    for (const auto& [id, task] : tasks_) ids.push_back(id);
-    return ids;
-  }
+  std::vector<std::string> task_ids() { return table_.ids(); }
 
-  std::vector<TaskSummary> summaries() {
-    const std::lock_guard lock(mutex_);
-    std::vector<TaskSummary> result;
-    for (const auto& [id, task] : tasks_) {
-      TaskSummary summary{id, {}};
-      for (const auto& [exec_id, process] : task->processes) {
-        if (!exec_id.empty()) summary.execs.emplace_back(exec_id, process->state);
-      }
-      result.push_back(std::move(summary));
-    }
-    return result;
-  }
+  std::vector<TaskSummary> summaries() { return table_.summaries(); }
 
   void set_admission(Admission admission, Departure departure) {
-    const std::lock_guard lock(mutex_);
+    const std::lock_guard lock(table_.mutex());
     admission_ = std::move(admission);
     departure_ = std::move(departure);
   }
 
   hcs::schema::Statistics statistics(const std::string& id) {
-    const auto [task, init] = find(id, "");
+    const auto [task, init] = table_.find(id, "");
     json properties;
     {
       // Held across the query: a running init cannot be deleted (and its system torn down) meanwhile.
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       require_state(id, "", *init, {ProcessState::Running}, "get the statistics of");
       properties = task->system->properties({{"PropertyTypes", {"Statistics"}}});
     }
@@ -459,8 +409,8 @@ class ProcessTaskController::Impl {
   void shutdown() {
     std::map<std::string, std::shared_ptr<TaskEntry>> tasks;
     {
-      const std::lock_guard lock(mutex_);
-      tasks.swap(tasks_);
+      const std::lock_guard lock(table_.mutex());
+      tasks.swap(table_.tasks());
     }
     for (auto& [id, task] : tasks) teardown(*task);
   }
@@ -471,10 +421,10 @@ class ProcessTaskController::Impl {
   void admit(const std::string& id, const fs::path& bundle, const oci::PodMembership& membership) {
     Admission admission;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       admission = admission_;
       if (!admission && membership.role == oci::PodRole::Sandbox) {
-        for (const auto& [other_id, other] : tasks_) {
+        for (const auto& [other_id, other] : table_.tasks()) {
           if (other->membership.role == oci::PodRole::Sandbox) {
             throw make_error(ErrorKind::AlreadyExists, "task {}: this shim already holds sandbox {}", id,
                              other->membership.sandbox_id);
@@ -488,7 +438,7 @@ class ProcessTaskController::Impl {
   void depart(const std::string& id) {
     Departure departure;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       departure = departure_;
     }
     if (departure) departure(id);
@@ -501,22 +451,6 @@ class ProcessTaskController::Impl {
     return !relative.empty() && *relative.begin() != "..";
   }
 
-  std::shared_ptr<TaskEntry> find_task(const std::string& id) {
-    const std::lock_guard lock(mutex_);
-    const auto it = tasks_.find(id);
-    if (it == tasks_.end()) throw make_error(ErrorKind::NotFound, "task {} not found", id);
-    return it->second;
-  }
-
-  std::pair<std::shared_ptr<TaskEntry>, std::shared_ptr<ProcessEntry>> find(const std::string& id,
-                                                                            const std::string& exec_id) {
-    auto task = find_task(id);
-    const std::lock_guard lock(mutex_);
-    const auto it = task->processes.find(exec_id);
-    if (it == task->processes.end()) throw make_error(ErrorKind::NotFound, "exec {} not found in task {}", exec_id, id);
-    return {task, it->second};
-  }
-
   void on_process_exit(const std::shared_ptr<TaskEntry>& task, const std::shared_ptr<ProcessEntry>& process,
                        const std::string& id, const std::string& exec_id, const hcs::ProcessExit& hcs_exit) {
     // Output first: containerd (and ctr) expect all of it before the exit is reported.
@@ -524,7 +458,7 @@ class ProcessTaskController::Impl {
     ExitStatus exit{process->pid, hcs_exit.exit_code, std::chrono::system_clock::now()};
     std::vector<std::function<void(const ExitStatus&)>> waiters;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       process->exit = exit;
       process->state = ProcessState::Stopped;
       waiters.swap(process->waiters);
@@ -559,8 +493,7 @@ class ProcessTaskController::Impl {
   hcs::Client& client_;
   TaskEvents& events_;
   const std::string namespace_name_;
-  std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<TaskEntry>> tasks_;
+  TaskTable<TaskEntry> table_;
   std::set<std::string> creating_;  // ids whose Create is under way
   Admission admission_;
   Departure departure_;

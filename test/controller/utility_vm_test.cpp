@@ -12,6 +12,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include "e2e_util.h"
 #include "private_containerd.h"
 #include "shimcore/controller/utility_vm.h"
 #include "shimcore/hcs/emulator.h"
@@ -44,17 +45,7 @@ std::string read_all(int fd) {
 }
 
 // Processes whose command line mentions `needle` (the VM's ports folder names its guest agent).
-std::vector<pid_t> processes_mentioning(const std::string& needle) {
-  std::vector<pid_t> pids;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos && std::stoi(name) != ::getpid()) pids.push_back(std::stoi(name));
-  }
-  return pids;
-}
+std::vector<pid_t> processes_mentioning(const std::string& needle) { return testing::pids_with_cmdline({needle}); }
 
 fs::path busybox_layer(const fs::path& dir) {
   const fs::path layer = dir / "layer";

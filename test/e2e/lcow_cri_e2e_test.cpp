@@ -11,6 +11,7 @@
 
 #include "cri_client.h"
 #include "cri_e2e.h"
+#include "e2e_util.h"
 #include "oci_image.h"
 #include "private_containerd.h"
 #include "test_util.h"
@@ -66,17 +67,7 @@ struct LcowCriE2E {
 
   // Guest agents (emulated VMs) of this test's emulator.
   std::size_t guest_agents() const {
-    std::size_t count = 0;
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-      const std::string name = entry.path().filename();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream in(entry.path() / "cmdline");
-      const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (cmdline.find("shimcore-gcs") != std::string::npos && cmdline.find(scratch.string()) != std::string::npos) {
-        ++count;
-      }
-    }
-    return count;
+    return shimcore::testing::pids_with_cmdline({"shimcore-gcs", scratch.string()}).size();
   }
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "e2e_util.h"
 #include "private_containerd.h"
 #include "test_util.h"
 
@@ -20,6 +21,7 @@ using Catch::Matchers::ContainsSubstring;
 using shimcore::testing::BackgroundProcess;
 using shimcore::testing::eventually;
 using shimcore::testing::PrivateContainerd;
+using shimcore::testing::task_list;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,31 +40,9 @@ struct E2E {
   }
 };
 
-std::vector<std::vector<std::string>> task_list(const PrivateContainerd& containerd) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream lines(containerd.ctr({"task", "ls"}).out);
-  std::string line;
-  std::getline(lines, line);  // header
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> row;
-    for (std::string field; fields >> field;) row.push_back(field);
-    if (!row.empty()) rows.push_back(row);
-  }
-  return rows;
-}
-
-// Processes running the guest agent (the emulated VMs of this host).
+// Guest agents (emulated VMs) of this test's emulator.
 std::size_t guest_agents_under(const std::string& folder) {
-  std::size_t count = 0;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find("shimcore-gcs") != std::string::npos && cmdline.find(folder) != std::string::npos) ++count;
-  }
-  return count;
+  return shimcore::testing::pids_with_cmdline({"shimcore-gcs", folder}).size();
 }
 
 }  // namespace
@@ -118,15 +98,7 @@ TEST_CASE("lcow: a detached task runs in its own pid namespace in the guest; exe
   CHECK(e2e.containerd.ctr({"task", "delete", "t2"}).exit_status == 0);
   e2e.containerd.ctr({"container", "delete", "t2"});
 
-  std::vector<std::string> topics;
-  while (auto line = events.read_line(2s)) {
-    if (line->find("\"t2\"") == std::string::npos) continue;
-    for (const char* topic : {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
-                              "/tasks/exit", "/tasks/delete"}) {
-      if (line->find(std::string(" ") + topic + " ") != std::string::npos) topics.push_back(topic);
-    }
-    if (!topics.empty() && topics.back() == "/tasks/delete") break;
-  }
+  const std::vector<std::string> topics = shimcore::testing::task_topics(events, "t2");
   CHECK(topics == std::vector<std::string>{"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
                                            "/tasks/exit", "/tasks/exit", "/tasks/delete"});
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
@@ -156,14 +128,8 @@ TEST_CASE("lcow: the guest agent killed under a running task: the task exits 255
   }));
   // The VM dies: every process of the guest goes with its init.
   std::size_t killed = 0;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find("shimcore-gcs") != std::string::npos && cmdline.find(scratch()) != std::string::npos) {
-      killed += ::kill(std::stoi(name), SIGKILL) == 0 ? 1 : 0;
-    }
+  for (const pid_t pid : shimcore::testing::pids_with_cmdline({"shimcore-gcs", scratch()})) {
+    killed += ::kill(pid, SIGKILL) == 0 ? 1 : 0;
   }
   REQUIRE(killed == 1);
   REQUIRE(eventually(

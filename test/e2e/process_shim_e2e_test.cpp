@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "containerd/task/v3/shim.pb.h"
+#include "e2e_util.h"
 #include "private_containerd.h"
 #include "runhcs/stats/stats.pb.h"
 #include "shimcore/transport/ttrpc_client.h"
@@ -23,6 +24,7 @@ using Catch::Matchers::ContainsSubstring;
 using shimcore::testing::BackgroundProcess;
 using shimcore::testing::eventually;
 using shimcore::testing::PrivateContainerd;
+using shimcore::testing::task_list;
 namespace fs = std::filesystem;
 
 namespace {
@@ -41,21 +43,6 @@ struct E2E {
     fs::remove_all("/tmp/shimcore-e2e-" + id_suffix, ignored);
   }
 };
-
-// Lines of `ctr task ls` as {id, pid, status}.
-std::vector<std::vector<std::string>> task_list(const PrivateContainerd& containerd) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream lines(containerd.ctr({"task", "ls"}).out);
-  std::string line;
-  std::getline(lines, line);  // header
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> row;
-    for (std::string field; fields >> field;) row.push_back(field);
-    if (!row.empty()) rows.push_back(row);
-  }
-  return rows;
-}
 
 // A process that still runs (a zombie has finished: only its parent's wait is missing).
 bool process_alive(pid_t pid) {
@@ -128,15 +115,7 @@ TEST_CASE("a detached task: exec, ps, kill, delete, and events in order", "[e2e]
   e2e.containerd.ctr({"container", "delete", "t2"});
 
   // ctr events: this task's /tasks/* topics in containerd's required order.
-  std::vector<std::string> topics;
-  while (auto line = events.read_line(2s)) {
-    if (line->find("\"t2\"") == std::string::npos) continue;
-    for (const char* topic : {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
-                              "/tasks/exit", "/tasks/delete"}) {
-      if (line->find(std::string(" ") + topic + " ") != std::string::npos) topics.push_back(topic);
-    }
-    if (!topics.empty() && topics.back() == "/tasks/delete") break;
-  }
+  const std::vector<std::string> topics = shimcore::testing::task_topics(events, "t2");
   CHECK(topics == std::vector<std::string>{"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
                                            "/tasks/exit", "/tasks/exit", "/tasks/delete"});
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "controller/rootfs.h"
+#include "controller/task_table.h"
 #include "shimcore/builder/lcow.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/gcs/bridge.h"
@@ -56,15 +57,6 @@ struct LcowTask {
   std::vector<std::string> shares;                                // guest paths of its Plan9 shares
   std::map<std::string, std::shared_ptr<LcowProcess>> processes;  // "" = init
 };
-
-void require_state(const std::string& id, const std::string& exec_id, const LcowProcess& process,
-                   std::initializer_list<ProcessState> allowed, std::string_view action) {
-  for (ProcessState state : allowed) {
-    if (process.state == state) return;
-  }
-  throw make_error(ErrorKind::FailedPrecondition, "cannot {} {}{}{}: it is {}", action, id, exec_id.empty() ? "" : "/",
-                   exec_id, to_string(process.state));
-}
 
 builder::Annotations annotations_of(const json& spec) {
   builder::Annotations annotations;
@@ -211,8 +203,8 @@ class LcowTaskController::Impl {
   std::uint32_t create(const CreateTaskRequest& request) {
     if (request.id.empty()) throw make_error(ErrorKind::InvalidArgument, "create: empty task id");
     {
-      const std::lock_guard lock(mutex_);
-      if (tasks_.contains(request.id) || creating_.contains(request.id)) {
+      const std::lock_guard lock(table_.mutex());
+      if (table_.tasks().contains(request.id) || creating_.contains(request.id)) {
         throw make_error(ErrorKind::AlreadyExists, "task {} already exists", request.id);
       }
       creating_.insert(request.id);  // the id is ours while the container is made, without holding the lock
@@ -222,14 +214,14 @@ class LcowTaskController::Impl {
       create_reserved(request, *task);
     } catch (...) {
       release(*task);
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       creating_.erase(request.id);
       throw;
     }
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       creating_.erase(request.id);
-      tasks_.emplace(request.id, task);
+      table_.tasks().emplace(request.id, task);
     }
     events_.created(request, 0);
     shim::log(shim::LogLevel::Info, "task created",
@@ -238,9 +230,9 @@ class LcowTaskController::Impl {
   }
 
   std::uint32_t start(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       require_state(id, exec_id, *process, {ProcessState::Created}, "start");
       if (!exec_id.empty()) require_state(id, "", *task->processes.at(""), {ProcessState::Running}, "exec into");
       process->state = ProcessState::Running;  // claimed: a second Start fails while this one runs
@@ -258,14 +250,14 @@ class LcowTaskController::Impl {
       if (exec_id.empty()) guest.start_container(id);
       guest_process = guest.execute_process(id, parameters);
     } catch (...) {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       process->state = ProcessState::Created;
       throw;
     }
     process->relay->attach(guest_process->take_stdio());
     std::uint32_t pid = 0;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       process->guest = guest_process;
       process->pid = pid = guest_process->pid();
     }
@@ -289,7 +281,7 @@ class LcowTaskController::Impl {
   }
 
   void exec(const ExecRequest& request) {
-    const auto task = find_task(request.id);
+    const auto task = table_.find_task(request.id);
     if (request.exec_id.empty()) {
       throw make_error(ErrorKind::InvalidArgument, "exec into {}: empty exec id", request.id);
     }
@@ -303,7 +295,7 @@ class LcowTaskController::Impl {
     process->stdio = request.stdio;
     process->oci_process = request.process;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       if (task->processes.contains(request.exec_id)) {
         throw make_error(ErrorKind::AlreadyExists, "exec {} already exists in task {}", request.exec_id, request.id);
       }
@@ -313,7 +305,7 @@ class LcowTaskController::Impl {
         io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
                               request.stdio.terminal, request.id, options_.namespace_name});
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       if (!task->processes.emplace(request.exec_id, process).second) {
         throw make_error(ErrorKind::AlreadyExists, "exec {} already exists in task {}", request.exec_id, request.id);
       }
@@ -321,29 +313,14 @@ class LcowTaskController::Impl {
     events_.exec_added(request.id, request.exec_id);
   }
 
-  ProcessStatus state(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = find(id, exec_id);
-    const std::lock_guard lock(mutex_);
-    ProcessStatus status;
-    status.id = id;
-    status.exec_id = exec_id;
-    status.bundle = task->bundle.string();
-    status.pid = process->pid;
-    status.state = process->state;
-    status.stdio = process->stdio;
-    if (process->exit) {
-      status.exit_status = process->exit->exit_status;
-      status.exited_at = process->exit->exited_at;
-    }
-    return status;
-  }
+  ProcessStatus state(const std::string& id, const std::string& exec_id) { return table_.status(id, exec_id); }
 
   void kill(const std::string& id, const std::string& exec_id, std::uint32_t signal, bool all) {
     if (signal == 0 || signal >= 65) throw make_error(ErrorKind::InvalidArgument, "invalid signal {}", signal);
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     std::vector<std::shared_ptr<gcs::GuestProcess>> targets;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       if (process->state == ProcessState::Stopped) {
         throw make_error(ErrorKind::NotFound, "process {}{}{} already finished", id, exec_id.empty() ? "" : "/",
                          exec_id);
@@ -365,7 +342,7 @@ class LcowTaskController::Impl {
         collect(*task);
         // Kill-all of a pod's sandbox task reaches every container of the pod, as hcsshim does.
         if (task->membership.role == oci::PodRole::Sandbox) {
-          for (const auto& [other_id, other] : tasks_) {
+          for (const auto& [other_id, other] : table_.tasks()) {
             if (other != task && other->pod_id == task->pod_id) collect(*other);
           }
         }
@@ -382,10 +359,10 @@ class LcowTaskController::Impl {
   }
 
   ExitStatus remove(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     ExitStatus exit;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       require_state(id, exec_id, *process, {ProcessState::Created, ProcessState::Stopped}, "delete");
       if (exec_id.empty()) {
         for (const auto& [other_id, other] : task->processes) {
@@ -394,7 +371,7 @@ class LcowTaskController::Impl {
           }
         }
         if (task->membership.role == oci::PodRole::Sandbox) {
-          for (const auto& [other_id, other] : tasks_) {
+          for (const auto& [other_id, other] : table_.tasks()) {
             if (other != task && other->pod_id == task->pod_id) {
               throw make_error(ErrorKind::FailedPrecondition,
                                "cannot delete sandbox task {}: container {} of the pod still exists", id, other_id);
@@ -408,14 +385,14 @@ class LcowTaskController::Impl {
     if (process->relay) process->relay->drain(kDrainBound);
     if (exec_id.empty()) {
       {
-        const std::lock_guard lock(mutex_);
-        tasks_.erase(id);
+        const std::lock_guard lock(table_.mutex());
+        table_.tasks().erase(id);
       }
       release(*task);
     } else {
       std::shared_ptr<LcowProcess> removed;
       {
-        const std::lock_guard lock(mutex_);
+        const std::lock_guard lock(table_.mutex());
         const auto it = task->processes.find(exec_id);
         if (it != task->processes.end()) {
           removed = std::move(it->second);
@@ -428,11 +405,11 @@ class LcowTaskController::Impl {
   }
 
   std::vector<std::uint32_t> pids(const std::string& id) {
-    const auto [task, init] = find(id, "");
+    const auto [task, init] = table_.find(id, "");
     bool running = false;
     std::vector<std::uint32_t> known;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       running = init->state == ProcessState::Running;
       for (const auto& [exec_id, process] : task->processes) {
         if (process->state == ProcessState::Running && process->pid != 0) known.push_back(process->pid);
@@ -450,10 +427,10 @@ class LcowTaskController::Impl {
   }
 
   void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width, std::uint32_t height) {
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     std::shared_ptr<gcs::GuestProcess> guest;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       require_state(id, exec_id, *process, {ProcessState::Running}, "resize the console of");
       guest = process->guest;
     }
@@ -462,12 +439,12 @@ class LcowTaskController::Impl {
 
   void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) {
     if (!close_stdin) return;
-    const auto [task, process] = find(id, exec_id);
+    const auto [task, process] = table_.find(id, exec_id);
     if (process->relay) process->relay->close_stdin();  // the stdin stream's end is the guest's EOF
   }
 
   void update(const std::string& id, const ResourceUpdate&) {
-    find_task(id);
+    table_.find_task(id);
     throw make_error(ErrorKind::Unimplemented,
                      "update {}: resizing an LCOW container is not supported yet (the guest agent does not apply "
                      "ContainerConstraints)",
@@ -475,46 +452,19 @@ class LcowTaskController::Impl {
   }
 
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) {
-    const auto [task, process] = find(id, exec_id);
-    std::unique_lock lock(mutex_);
-    if (process->exit) {
-      const ExitStatus exit = *process->exit;
-      lock.unlock();
-      on_exit(exit);
-      return;
-    }
-    process->waiters.push_back(std::move(on_exit));
+    table_.wait(id, exec_id, std::move(on_exit));
   }
 
-  std::size_t task_count() {
-    const std::lock_guard lock(mutex_);
-    return tasks_.size();
-  }
+  std::size_t task_count() { return table_.count(); }
 
-  std::vector<std::string> task_ids() {
-    const std::lock_guard lock(mutex_);
-    std::vector<std::string> ids;
-    for (const auto& [id, task] : tasks_) ids.push_back(id);
-    return ids;
-  }
+  std::vector<std::string> task_ids() { return table_.ids(); }
 
-  std::vector<TaskSummary> summaries() {
-    const std::lock_guard lock(mutex_);
-    std::vector<TaskSummary> result;
-    for (const auto& [id, task] : tasks_) {
-      TaskSummary summary{id, {}};
-      for (const auto& [exec_id, process] : task->processes) {
-        if (!exec_id.empty()) summary.execs.emplace_back(exec_id, process->state);
-      }
-      result.push_back(std::move(summary));
-    }
-    return result;
-  }
+  std::vector<TaskSummary> summaries() { return table_.summaries(); }
 
   TaskStatistics task_statistics(const std::string& id) {
-    const auto [task, init] = find(id, "");
+    const auto [task, init] = table_.find(id, "");
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       require_state(id, "", *init, {ProcessState::Running}, "get the statistics of");
     }
     const json properties = vm_guest().get_properties(id, {"Statistics"});
@@ -526,8 +476,8 @@ class LcowTaskController::Impl {
   void shutdown() {
     std::map<std::string, std::shared_ptr<LcowTask>> tasks;
     {
-      const std::lock_guard lock(mutex_);
-      tasks.swap(tasks_);
+      const std::lock_guard lock(table_.mutex());
+      tasks.swap(table_.tasks());
     }
     for (auto& [id, task] : tasks) release(*task);
     std::unique_ptr<UtilityVm> vm;
@@ -715,7 +665,7 @@ class LcowTaskController::Impl {
     ExitStatus exit{process.pid, code, std::chrono::system_clock::now()};
     std::vector<std::function<void(const ExitStatus&)>> waiters;
     {
-      const std::lock_guard lock(mutex_);
+      const std::lock_guard lock(table_.mutex());
       process.exit = exit;
       if (process.state == ProcessState::Running) process.state = ProcessState::Stopped;
       waiters.swap(process.waiters);
@@ -773,22 +723,6 @@ class LcowTaskController::Impl {
     task.shares.clear();
   }
 
-  std::shared_ptr<LcowTask> find_task(const std::string& id) {
-    const std::lock_guard lock(mutex_);
-    const auto it = tasks_.find(id);
-    if (it == tasks_.end()) throw make_error(ErrorKind::NotFound, "task {} not found", id);
-    return it->second;
-  }
-
-  std::pair<std::shared_ptr<LcowTask>, std::shared_ptr<LcowProcess>> find(const std::string& id,
-                                                                          const std::string& exec_id) {
-    auto task = find_task(id);
-    const std::lock_guard lock(mutex_);
-    const auto it = task->processes.find(exec_id);
-    if (it == task->processes.end()) throw make_error(ErrorKind::NotFound, "exec {} not found in task {}", exec_id, id);
-    return {task, it->second};
-  }
-
   hcs::Client& client_;
   TaskEvents& events_;
   LcowTaskOptions options_;
@@ -797,8 +731,7 @@ class LcowTaskController::Impl {
   std::unique_ptr<UtilityVm> vm_;
   std::mutex listener_mutex_;
   std::function<void(const std::string&)> vm_exit_listener_;
-  std::mutex mutex_;  // tasks and process states; never held across a guest call
-  std::map<std::string, std::shared_ptr<LcowTask>> tasks_;
+  TaskTable<LcowTask> table_;  // tasks and process states; its mutex is never held across a guest call
   std::set<std::string> creating_;
 };
 

@@ -1,0 +1,64 @@
+// Helpers shared by the ctr end-to-end tests: `ctr task ls` rows, a task's event topics, processes by command line.
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "private_containerd.h"
+
+namespace shimcore::testing {
+
+// Lines of `ctr task ls` as {id, pid, status}.
+inline std::vector<std::vector<std::string>> task_list(const PrivateContainerd& containerd) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(containerd.ctr({"task", "ls"}).out);
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> row;
+    for (std::string field; fields >> field;) row.push_back(field);
+    if (!row.empty()) rows.push_back(row);
+  }
+  return rows;
+}
+
+// The /tasks/* topics `ctr events` printed for task `id`, in order, up to its /tasks/delete (or a 2 s silence).
+inline std::vector<std::string> task_topics(BackgroundProcess& events, const std::string& id) {
+  std::vector<std::string> topics;
+  while (auto line = events.read_line(std::chrono::seconds(2))) {
+    if (line->find("\"" + id + "\"") == std::string::npos) continue;
+    for (const char* topic : {"/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                              "/tasks/exit", "/tasks/delete"}) {
+      if (line->find(std::string(" ") + topic + " ") != std::string::npos) topics.push_back(topic);
+    }
+    if (!topics.empty() && topics.back() == "/tasks/delete") break;
+  }
+  return topics;
+}
+
+// Processes (other than this one) whose command line contains every one of `needles`.
+inline std::vector<pid_t> pids_with_cmdline(std::initializer_list<std::string> needles) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid()) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bool all = !cmdline.empty();
+    for (const std::string& needle : needles) all = all && cmdline.find(needle) != std::string::npos;
+    if (all) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+}  // namespace shimcore::testing
