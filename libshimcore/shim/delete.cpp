@@ -23,7 +23,6 @@
 namespace shimcore::shim {
 
 void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::ostream& out, std::ostream& err) {
-  (void)kind;
   if (flags.id.empty()) throw make_error(ErrorKind::InvalidArgument, "delete: -id is required");
   namespace fs = std::filesystem;
   const fs::path bundle = flags.bundle.empty() ? fs::current_path() : fs::path(flags.bundle);
@@ -32,6 +31,9 @@ void delete_after_death(const SandboxKind& kind, const ShimFlags& flags, std::os
   // A sandbox shim also made a pause container and its members' containers, listed in the bundle as it went.
   set_log_fields(flags.namespace_name, flags.id);
   std::vector<std::string> ids{flags.id};
+  // A VM kind's utility VM is the system <id>@vm (hcsshim's delete looks for <id> only and leaves the VM to
+  // ShouldTerminateOnLastHandleClosed; here its guest is killed with it).
+  if (kind.isolation == Isolation::Hypervisor) ids.push_back(flags.id + "@vm");
   std::vector<fs::path> bundles{bundle};
   bool malformed_members = false;
   for (const controller::SandboxMember& member :

@@ -147,3 +147,28 @@ TEST_CASE("lcow: the guest agent killed under a running task: the task exits 255
   CHECK(eventually([&] { return e2e.containerd.shim_daemons(kShim).empty(); }, 15s));
   CHECK(eventually([&] { return shimcore::testing::mounts_under(e2e.containerd.dir()).empty(); }));
 }
+
+TEST_CASE("lcow: kill -9 of the shim: containerd's delete kills its utility VM (the system <id>@vm) too",
+          "[e2e][lcow]") {
+  E2E e2e;
+  // A duration no other test's container uses, to find this container's process on the host.
+  const std::string seconds = std::to_string(5000 + ::getpid() % 1000);
+  const auto run =
+      e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t5", "sleep", seconds});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  REQUIRE(eventually([&] {
+    const auto tasks = task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
+  }));
+  REQUIRE(guest_agents_under(scratch()) == 1);
+  REQUIRE(shimcore::testing::pids_with_cmdline({"sleep", seconds}).size() == 1);
+  const auto daemons = e2e.containerd.shim_daemons(kShim);
+  REQUIRE(daemons.size() == 1);
+  REQUIRE(::kill(daemons[0].pid, SIGKILL) == 0);
+  // containerd runs our `delete`, which finds the VM's record and kills its guest (and so every container in it).
+  CHECK(
+      eventually([&] { return e2e.containerd.log().find("cleaned up after a dead shim") != std::string::npos; }, 15s));
+  CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }, 15s));
+  CHECK(eventually([&] { return shimcore::testing::pids_with_cmdline({"sleep", seconds}).empty(); }, 15s));
+}

@@ -3,6 +3,7 @@
 #include "hcs/emulator/lcow_guest.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -170,6 +171,9 @@ class LcowGuest final : public EmulatedGuest {
     }
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    // Only stdio goes into the VM: an inherited copy of containerd's connection to the shim would keep that connection
+    // open after the shim died, and containerd would never clean up.
+    ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
     ::execv(argv[0], argv);
     report_and_exit(report_fd, LaunchStep::Exec);
   }
