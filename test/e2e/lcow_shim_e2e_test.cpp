@@ -10,10 +10,14 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "e2e_util.h"
 #include "private_containerd.h"
+#include "run_process.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
@@ -171,4 +175,55 @@ TEST_CASE("lcow: kill -9 of the shim: containerd's delete kills its utility VM (
       eventually([&] { return e2e.containerd.log().find("cleaned up after a dead shim") != std::string::npos; }, 15s));
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }, 15s));
   CHECK(eventually([&] { return shimcore::testing::pids_with_cmdline({"sleep", seconds}).empty(); }, 15s));
+}
+
+TEST_CASE("lcow: the VM document the shim sent to HCS is exactly hcsdoc's for the same inputs (legacy pipeline)",
+          "[e2e][lcow]") {
+  E2E e2e;
+  const auto run =
+      e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t6", "sleep", "30"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  // The emulator's record of the VM keeps the document it was created from.
+  const fs::path record = fs::path(scratch()) / "hcs" / "default+t6@vm.json";
+  REQUIRE(eventually([&] { return fs::exists(record); }));
+  nlohmann::json sent;
+  {
+    std::ifstream in(record);
+    sent = nlohmann::json::parse(in).at("Document");
+  }
+  // The same inputs, from what the test knows: the task's bundle, the spec's (absent) annotations, empty runtime
+  // options, the boot files beside the shim, and the emulated host.
+  const fs::path boot = fs::path(SHIMCORE_TEST_BIN_DIR) / "LinuxBootFiles";
+  const unsigned cpus = std::thread::hardware_concurrency();
+  const nlohmann::json input{
+      {"annotations", nlohmann::json::object()},
+      {"devices", nullptr},
+      {"shimOptions", nlohmann::json::object()},
+      {"owner", "containerd-shim-lcow-v2"},
+      {"defaultBootFilesPath", boot.string()},
+      {"bootFiles", {{"dir", boot.string()}, {"files", {"kernel", "initrd.img"}}}},
+      {"bundleDir", (e2e.containerd.state_dir() / "io.containerd.runtime.v2.task" / "default" / "t6").string()},
+      {"host",
+       {{"osBuild", 26100},
+        {"productType", "Server"},
+        {"logicalProcessorCount", cpus},
+        {"goRuntimeNumCPU", cpus},
+        {"goarch", "amd64"}}}};
+  const fs::path input_file = fs::path(scratch()) / "vm-input.json";
+  std::ofstream(input_file) << input.dump(2);
+  const auto hcsdoc = shimcore::testing::run_process(
+      {(fs::path(SHIMCORE_TEST_BIN_DIR).parent_path() / "tools" / "bin" / "hcsdoc").string(), "--pipeline", "legacy",
+       "--input", input_file.string()});
+  INFO("hcsdoc: " << hcsdoc.out << hcsdoc.err);
+  REQUIRE(hcsdoc.exit_status == 0);
+  CHECK(nlohmann::json::parse(hcsdoc.out) == sent);
+  CHECK(sent["VirtualMachine"]["Chipset"].contains("LinuxKernelDirect"));
+  e2e.containerd.ctr({"task", "kill", "-s", "SIGKILL", "t6"});
+  CHECK(eventually([&] {
+    const auto tasks = task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "STOPPED";
+  }));
+  e2e.containerd.ctr({"task", "delete", "t6"});
+  e2e.containerd.ctr({"container", "delete", "t6"});
 }

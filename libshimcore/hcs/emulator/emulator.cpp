@@ -367,7 +367,8 @@ class ProcessObject {
 
 struct SystemObject {
   std::string id;
-  json document;
+  json document;            // as modified since
+  json created_document;    // as the client created it (kept in the record, for operators and fidelity tests)
   std::string system_type;  // "Container" or "VirtualMachine"
   std::string runtime_os;   // "Windows" or "Linux"
   std::string owner;
@@ -442,7 +443,8 @@ struct Service : std::enable_shared_from_this<Service> {
       }
     }
     json record{{"Namespace", options.namespace_name}, {"Id", system.id},       {"Owner", system.owner},
-                {"SystemType", system.system_type},    {"ShimPid", ::getpid()}, {"Processes", processes}};
+                {"SystemType", system.system_type},    {"ShimPid", ::getpid()}, {"Processes", processes},
+                {"Document", system.created_document}};
     if (shim_start_time) record["ShimStartTime"] = *shim_start_time;
     std::error_code error;
     fs::create_directories(options.runtime_dir, error);
@@ -1062,6 +1064,7 @@ class Emulator final : public EmulatorClient {
     auto system = std::make_shared<SystemObject>();
     system->id = id;
     system->document = document;
+    system->created_document = document;
     system->owner = document.value("Owner", std::string());
     system->terminate_on_last_close = document.value("ShouldTerminateOnLastHandleClosed", false);
     if (document.contains("VirtualMachine")) {
