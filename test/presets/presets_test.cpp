@@ -40,6 +40,11 @@ const std::map<std::string, std::set<std::string>> kKindSpecificCode = {
     {"shimcore::lcow_kind()", {"lcow"}},
     {"shimcore::wcow_kind()", {"wcow"}},
     {"shimcore::process_kind()", {"process"}},
+    // gcs/ (host side of the bridge) and controller/lcow
+    {"shimcore::gcs::Bridge::Bridge(", {"lcow"}},                        // gcs/bridge.cpp
+    {"shimcore::controller::UtilityVm::UtilityVm(", {"lcow"}},           // controller/lcow/utility_vm.cpp
+    {"shimcore::controller::VmSandboxController::", {"lcow"}},           // controller/lcow/vm_sandbox_controller.cpp
+    {"shimcore::controller::LcowTaskController::", {"lcow"}},            // controller/lcow/lcow_task_controller.cpp
     // builder/lcow
     {"shimcore::builder::lcow::run_case(", {"lcow"}},                // case.cpp
     {"shimcore::builder::lcow::build_legacy(", {"lcow"}},            // legacy.cpp
@@ -88,7 +93,10 @@ TEST_CASE("each single-shim preset builds exactly its own shim", "[presets][slow
   INFO(build.out << build.err);
   REQUIRE(build.exit_status == 0);
 
-  CHECK(executables_in(build_dir / "bin") == std::set<std::string>{"containerd-shim-" + kind + "-v2"});
+  // The lcow kind also builds the guest agent its utility VM runs (guest/); no other kind has a guest side.
+  std::set<std::string> expected_executables{"containerd-shim-" + kind + "-v2"};
+  if (kind == std::string("lcow")) expected_executables.insert("shimcore-gcs");
+  CHECK(executables_in(build_dir / "bin") == expected_executables);
 
   // The library holds the kind-specific code of its own kind, and none of the other kinds'.
   const auto symbols = run_process({"nm", "-C", "--defined-only", (build_dir / "lib" / "libshimcore.a").string()});

@@ -47,7 +47,9 @@ class VmSandboxController::Impl {
       std::error_code error;
       if (fs::exists(fs::path(request.bundle) / "config.json", error)) {
         const json spec = read_bundle_config(request.id, request.bundle);
-        for (const auto& [key, value] : spec.value("annotations", json::object()).items()) {
+        // A named copy: items() of a temporary would dangle in the range-for.
+        const json spec_annotations = spec.value("annotations", json::object());
+        for (const auto& [key, value] : spec_annotations.items()) {
           if (value.is_string()) annotations[key] = value.get<std::string>();
         }
       } else if (request.pod_config) {
