@@ -158,8 +158,9 @@ nlohmann::json GuestConnection::get_properties(const std::string& container_id,
   return decode<GetPropertiesResponse>(call(Rpc::GetProperties, request)).properties;
 }
 
-std::string GuestConnection::dump_stacks() {
-  return decode<DumpStacksResponse>(call(Rpc::DumpStacks, base_for(std::string(kNullContainerId)))).guest_stacks;
+std::string GuestConnection::dump_stacks(std::optional<std::chrono::milliseconds> timeout) {
+  return decode<DumpStacksResponse>(call(Rpc::DumpStacks, base_for(std::string(kNullContainerId)), timeout))
+      .guest_stacks;
 }
 
 bool GuestConnection::shutdown_vm(bool forced, std::chrono::milliseconds bound) {

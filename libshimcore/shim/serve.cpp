@@ -20,6 +20,7 @@
 #include "shimcore/events/task_events.h"
 #include "shimcore/hcs/emulator.h"
 #include "shimcore/service/sandbox_service.h"
+#include "shimcore/controller/diagnostics.h"
 #include "shimcore/service/shimdiag_service.h"
 #include "shimcore/service/task_service.h"
 #include "shimcore/shim/log.h"
@@ -166,10 +167,13 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
         vm_tasks ? static_cast<controller::TaskController&>(*lcow_tasks) : process_tasks;
     controller::SandboxController& sandbox =
         vm_tasks ? static_cast<controller::SandboxController&>(*vm_sandbox) : pause_sandbox;
+    const std::unique_ptr<controller::Diagnostics> diagnostics =
+        vm_tasks ? controller::make_lcow_diagnostics(*lcow_tasks) : controller::make_host_diagnostics();
 #else
     const bool vm_tasks = false;
     controller::TaskController& tasks = process_tasks;
     controller::SandboxController& sandbox = pause_sandbox;
+    const std::unique_ptr<controller::Diagnostics> diagnostics = controller::make_host_diagnostics();
 #endif
     // After the controllers its calls use, so that it is closed (and its threads joined) before they go.
     transport::LongCalls long_calls;
@@ -188,7 +192,7 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     if (kind.isolation == Isolation::Process || vm_tasks) {
       service::register_sandbox_service(*registry, sandbox, long_calls, [&] { latch.trigger(); });
     }
-    service::register_shimdiag_service(*registry, tasks, long_calls);
+    service::register_shimdiag_service(*registry, tasks, *diagnostics, long_calls);
     transport::TtrpcServer server(registry);
     server.listen(flags.socket);
     server.start();

@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <string>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "e2e_util.h"
+#include "forwarding_hcs.h"
+#include "require_error.h"
 #include "private_containerd.h"
 #include "shimcore/controller/utility_vm.h"
 #include "shimcore/hcs/emulator.h"
@@ -57,9 +60,50 @@ fs::path busybox_layer(const fs::path& dir) {
   return layer;
 }
 
+// Every ModifyComputeSystem request the VM sends, in order, while forwarding it to the emulator.
+struct ModifyLog {
+  std::mutex mutex;
+  std::vector<json> requests;
+};
+
+class RecordingSystem final : public testing::ForwardingSystem {
+ public:
+  RecordingSystem(std::unique_ptr<hcs::ComputeSystem> inner, ModifyLog& log)
+      : ForwardingSystem(std::move(inner)), log_(log) {}
+  void modify(const json& request) override {
+    {
+      const std::lock_guard lock(log_.mutex);
+      log_.requests.push_back(request);
+    }
+    inner().modify(request);
+  }
+
+ private:
+  ModifyLog& log_;
+};
+
+class RecordingClient final : public hcs::Client {
+ public:
+  RecordingClient(hcs::Client& inner, ModifyLog& log) : inner_(inner), log_(log) {}
+  std::unique_ptr<hcs::ComputeSystem> create_system(const std::string& id, const json& document) override {
+    return std::make_unique<RecordingSystem>(inner_.create_system(id, document), log_);
+  }
+  std::unique_ptr<hcs::ComputeSystem> open_system(const std::string& id) override {
+    return std::make_unique<RecordingSystem>(inner_.open_system(id), log_);
+  }
+  json enumerate_systems(const json& query) override { return inner_.enumerate_systems(query); }
+  json service_properties(const json& query) override { return inner_.service_properties(query); }
+
+ private:
+  hcs::Client& inner_;
+  ModifyLog& log_;
+};
+
 struct Fixture {
   testing::TempDir dir{"shimcore-uvm-"};
   std::unique_ptr<hcs::EmulatorClient> client;
+  ModifyLog modifications;
+  std::unique_ptr<RecordingClient> recording;
   std::promise<std::string> exited;
   std::unique_ptr<UtilityVm> vm;
 
@@ -72,8 +116,9 @@ struct Fixture {
     vm_options.connect_timeout = 30s;
     vm_options.on_exit = [this](const std::string& reason) { exited.set_value(reason); };
     const fs::path runtime_dir = options.runtime_dir;
+    recording = std::make_unique<RecordingClient>(*client, modifications);
     vm = std::make_unique<UtilityVm>(
-        *client,
+        *recording,
         [runtime_dir](const std::string& runtime_id) {
           return gcs::make_unix_port_transport(hcs::emulated_hvsock_directory(runtime_dir, runtime_id).string());
         },
@@ -205,4 +250,41 @@ TEST_CASE("utility VM: wrong moves are FailedPrecondition naming the state; a mi
   CHECK(broken.state() == VmState::Invalid);
   broken.terminate();
   CHECK(broken.state() == VmState::Terminated);
+}
+
+TEST_CASE("utility VM: a share at a chosen guest path is mounted there, read-only, and released at shutdown",
+          "[lcow][root]") {
+  Fixture fixture;
+  fixture.vm->create(vm_document());
+  CHECK_THROWS_AS(fixture.vm->add_share(fixture.dir.path.string(), true, "/run/diag/x"), Error);  // not running
+  fixture.vm->start();
+  const fs::path host = fixture.dir.path / "shared";
+  fs::create_directories(host);
+  std::ofstream(host / "file") << "content\n";
+  CHECK(fixture.vm->add_share(host.string(), true, "/run/diag/./x") == "/run/diag/x");
+  testing::require_error(ErrorKind::AlreadyExists, "already shared there", [&] { fixture.vm->add_share(host.string(), false, "/run/diag/x"); });
+  for (const char* bad : {"run/diag/y", "/", "/run/../etc"}) {
+    CAPTURE(bad);
+    testing::require_error(ErrorKind::InvalidArgument, "must be absolute", [&] { fixture.vm->add_share(host.string(), false, bad); });
+  }
+  // A guest process outside every container reads it and cannot write to it.
+  gcs::ProcessParameters cat;
+  cat.command_args = {"sh", "-c", "cat /run/diag/x/file; touch /run/diag/x/new || echo read-only"};
+  cat.create_in_utility_vm = true;
+  cat.create_stdout_pipe = true;
+  auto process = fixture.vm->guest().execute_process(std::string(gcs::kNullContainerId), cat);
+  auto stdio = process->take_stdio();
+  CHECK(read_all(stdio.std_out.get()) == "content\nread-only\n");
+  CHECK(process->wait(30s) == 0);
+  CHECK_FALSE(fs::exists(host / "new"));
+
+  fixture.vm->shutdown(10s);
+  CHECK(fixture.vm->state() == VmState::Terminated);
+  // The share was removed (from the guest, then from HCS) before the VM was asked to power off.
+  const std::lock_guard lock(fixture.modifications.mutex);
+  REQUIRE(fixture.modifications.requests.size() == 2);
+  CHECK(fixture.modifications.requests[0]["RequestType"] == "Add");
+  CHECK(fixture.modifications.requests[1]["RequestType"] == "Remove");
+  CHECK(fixture.modifications.requests[1]["Settings"]["Name"] == fixture.modifications.requests[0]["Settings"]["Name"]);
+  CHECK(fixture.vm->exit()->exit_type == "GracefulExit");
 }

@@ -18,6 +18,9 @@
 #include "e2e_util.h"
 #include "private_containerd.h"
 #include "run_process.h"
+#include "runhcs/shimdiag/shimdiag.pb.h"
+#include "shimcore/errdefs.h"
+#include "shimcore/transport/ttrpc_client.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
@@ -31,6 +34,16 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kShim = (fs::path(SHIMCORE_TEST_BIN_DIR) / "containerd-shim-lcow-v2").string();
+
+namespace diag = containerd::runhcs::v1::diag;
+constexpr const char* kDiagService = "containerd.runhcs.v1.diag.ShimDiag";
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 std::string scratch() { return "/tmp/shimcore-lcow-e2e-" + std::to_string(::getpid()); }
 
@@ -226,4 +239,101 @@ TEST_CASE("lcow: the VM document the shim sent to HCS is exactly hcsdoc's for th
   }));
   e2e.containerd.ctr({"task", "delete", "t6"});
   e2e.containerd.ctr({"container", "delete", "t6"});
+}
+
+TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders at the path asked, dumps guest stacks",
+          "[e2e][lcow]") {
+  E2E e2e;
+  const auto run = e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t7", "sh",
+                                       "-c", "while :; do sleep 0.1; done"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  REQUIRE(eventually([&] {
+    const auto tasks = task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
+  }));
+  shimcore::transport::TtrpcClient client(e2e.containerd.task_shim_address("t7"));
+  const shimcore::transport::CallOptions five_seconds{5s, {}};
+
+  // A read-only share at the path the operator chose.
+  const fs::path shared = fs::path(scratch()) / "shared";
+  fs::create_directories(shared);
+  std::ofstream(shared / "hello") << "greetings\n";
+  diag::ShareRequest share;
+  share.set_host_path(shared.string());
+  share.set_uvm_path("/run/diag/share");
+  share.set_read_only(true);
+  client.call<diag::ShareResponse>(kDiagService, "DiagShare", share, five_seconds);
+  CHECK(client.call(kDiagService, "DiagShare", share.SerializeAsString(), five_seconds).status.code ==
+        shimcore::StatusCode::AlreadyExists);
+  share.set_uvm_path("relative/path");
+  CHECK(client.call(kDiagService, "DiagShare", share.SerializeAsString(), five_seconds).status.code ==
+        shimcore::StatusCode::InvalidArgument);
+  share.set_host_path(scratch() + "/no-such-folder");
+  share.set_uvm_path("/run/diag/other");
+  CHECK(client.call(kDiagService, "DiagShare", share.SerializeAsString(), five_seconds).status.code ==
+        shimcore::StatusCode::NotFound);
+
+  // A process in the VM itself (outside every container): it sees the share, cannot write to it, and its exit code
+  // comes back. The emulated VM has its own mount namespace.
+  const fs::path out = fs::path(scratch()) / "diag-out";
+  std::ofstream(out).flush();
+  diag::ExecProcessRequest exec;
+  for (const char* arg : {"sh", "-c",
+                          "cat /run/diag/share/hello; touch /run/diag/share/new 2>/dev/null || echo read-only; pwd; "
+                          "readlink /proc/self/ns/mnt; exit 3"}) {
+    exec.add_args(arg);
+  }
+  exec.set_workdir("/run/diag");
+  exec.set_stdout(out.string());
+  const auto executed = client.call<diag::ExecProcessResponse>(kDiagService, "DiagExecInHost", exec, five_seconds);
+  CHECK(executed.exit_code() == 3);
+  const std::string text = read_file(out);
+  INFO("exec output: " << text);
+  CHECK(text.starts_with("greetings\nread-only\n/run/diag\nmnt:["));
+  char host_ns[64] = {};
+  REQUIRE(::readlink("/proc/self/ns/mnt", host_ns, sizeof host_ns - 1) > 0);
+  CHECK(text.find(host_ns) == std::string::npos);
+  CHECK_FALSE(fs::exists(shared / "new"));
+
+  // With a terminal: one stream, a tty in the guest.
+  const fs::path tty_out = fs::path(scratch()) / "diag-tty";
+  std::ofstream(tty_out).flush();
+  exec.clear_args();
+  for (const char* arg : {"sh", "-c", "test -t 1 && echo on-a-tty"}) exec.add_args(arg);
+  exec.set_workdir("");
+  exec.set_stdout(tty_out.string());
+  exec.set_terminal(true);
+  CHECK(client.call<diag::ExecProcessResponse>(kDiagService, "DiagExecInHost", exec, five_seconds).exit_code() == 0);
+  CHECK(read_file(tty_out) == "on-a-tty\r\n");
+  exec.set_stderr(tty_out.string());
+  CHECK(client.call(kDiagService, "DiagExecInHost", exec.SerializeAsString(), five_seconds).status.code ==
+        shimcore::StatusCode::FailedPrecondition);
+  exec.clear_args();
+  CHECK(client.call(kDiagService, "DiagExecInHost", exec.SerializeAsString(), five_seconds).status.code ==
+        shimcore::StatusCode::InvalidArgument);
+
+  // Stacks: the shim's threads, then the guest agent's threads and what it runs.
+  const auto stacks = client.call<diag::StacksResponse>(kDiagService, "DiagStacks", diag::StacksRequest(), five_seconds);
+  const auto pid = client.call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), five_seconds);
+  INFO("stacks: " << stacks.stacks());
+  CHECK_THAT(stacks.stacks(), ContainsSubstring("=== shim (pid " + std::to_string(pid.pid()) + ") ==="));
+  CHECK_THAT(stacks.stacks(), ContainsSubstring("thread " + std::to_string(pid.pid())));
+  CHECK_THAT(stacks.stacks(), ContainsSubstring("=== guest ("));
+  CHECK_THAT(stacks.stacks(), ContainsSubstring("\ncontainers:\n  t7 Running bundle /run/gcs/"));
+
+  diag::TasksRequest tasks_request;
+  tasks_request.set_execs(true);
+  const auto tasks = client.call<diag::TasksResponse>(kDiagService, "DiagTasks", tasks_request, five_seconds);
+  REQUIRE(tasks.tasks_size() == 1);
+  CHECK(tasks.tasks(0).id() == "t7");
+
+  e2e.containerd.ctr({"task", "kill", "-s", "SIGKILL", "t7"});
+  CHECK(eventually([&] {
+    const auto listed = task_list(e2e.containerd);
+    return listed.size() == 1 && listed[0].size() == 3 && listed[0][2] == "STOPPED";
+  }));
+  e2e.containerd.ctr({"task", "delete", "t7"});
+  e2e.containerd.ctr({"container", "delete", "t7"});
+  CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
 }

@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "shimcore/errdefs.h"
 #include "shimcore/gcs/protocol.h"
 #include "shimcore/shim/log.h"
@@ -14,6 +17,7 @@ namespace shimcore::controller {
 namespace {
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 // hcsshim's Plan9 share flags (internal/uvm/plan9.go).
 constexpr std::uint32_t kPlan9ReadOnly = 0x00000001;
@@ -151,6 +155,18 @@ void UtilityVm::shutdown(std::chrono::milliseconds grace) {
     system = system_.get();
   }
   if (guest != nullptr && !guest->closed()) {
+    std::vector<std::string> held;
+    {
+      const std::lock_guard lock(mutex_);
+      for (const auto& [path, share] : shares_) held.push_back(path);
+    }
+    for (const std::string& path : held) {
+      try {
+        remove_share(path);
+      } catch (const Error& error) {
+        shim::log(shim::LogLevel::Warn, "releasing a share failed", {{"vm", id_}, {"path", path}, {"error", error.what()}});
+      }
+    }
     try {
       guest->shutdown_vm(false, grace);
       // The guest hung up; the VM itself stops when its guest has powered off.
@@ -223,16 +239,31 @@ json UtilityVm::properties(const json& query) {
   return system_->properties(query);
 }
 
-std::string UtilityVm::add_share(const std::string& host_path, bool read_only) {
+std::string UtilityVm::add_share(const std::string& host_path, bool read_only,
+                                 const std::optional<std::string>& requested_path) {
+  if (requested_path) {
+    const fs::path path(*requested_path);
+    const bool climbs = std::any_of(path.begin(), path.end(), [](const fs::path& part) { return part == ".."; });
+    if (!path.is_absolute() || path == path.root_path() || climbs) {
+      throw make_error(ErrorKind::InvalidArgument,
+                       "share into {}: the guest path \"{}\" must be absolute, below /, without \"..\"", id_,
+                       *requested_path);
+    }
+  }
   std::string name;
+  std::string guest_path;
   hcs::ComputeSystem* system = nullptr;
   {
     const std::lock_guard lock(mutex_);
     require({VmState::Running}, "share into");
     name = std::to_string(next_share_++);
+    guest_path = requested_path ? fs::path(*requested_path).lexically_normal().string() : "/run/mounts/plan9/" + name;
+    if (shares_.contains(guest_path)) {
+      throw make_error(ErrorKind::AlreadyExists, "share into {}: {} is already shared there", id_, guest_path);
+    }
+    shares_[guest_path] = Share{name, host_path, read_only};  // reserved; replaced or erased below
     system = system_.get();
   }
-  const std::string guest_path = "/run/mounts/plan9/" + name;
   const json share{{"Name", name},
                    {"AccessName", name},
                    {"Path", host_path},
@@ -250,10 +281,10 @@ std::string UtilityVm::add_share(const std::string& host_path, bool read_only) {
                       {"Settings", {{"Name", name}}}});
     } catch (const std::exception&) {
     }
+    const std::lock_guard lock(mutex_);
+    shares_.erase(guest_path);
     throw;
   }
-  const std::lock_guard lock(mutex_);
-  shares_[guest_path] = Share{name, host_path, read_only};
   return guest_path;
 }
 

@@ -51,8 +51,8 @@ class UtilityVm {
   void create(const nlohmann::json& document);
   // Listens for the guest, starts the system, accepts the bridge and negotiates. Idempotent while running.
   void start();
-  // Asks the guest to power off (null-id ShutdownGraceful), waits at most `grace` for the VM to stop, then
-  // terminates it. Tolerates a VM or guest that is already gone. Idempotent.
+  // Releases the shares still held (best effort), asks the guest to power off (null-id ShutdownGraceful), waits at
+  // most `grace` for the VM to stop, then terminates it. Tolerates a VM or guest that is already gone. Idempotent.
   void shutdown(std::chrono::milliseconds grace);
   void terminate();
 
@@ -66,8 +66,10 @@ class UtilityVm {
   nlohmann::json properties(const nlohmann::json& query);
 
   // Shares a host directory into the guest over Plan9 (HCS VirtualMachine/Devices/Plan9/Shares, then the guest's
-  // MappedDirectory) and returns where the guest mounted it: /run/mounts/plan9/<n>.
-  std::string add_share(const std::string& host_path, bool read_only);
+  // MappedDirectory) and returns where the guest mounted it: `guest_path` when given (absolute, no "..", not "/";
+  // AlreadyExists when a share is there), else /run/mounts/plan9/<n>.
+  std::string add_share(const std::string& host_path, bool read_only,
+                        const std::optional<std::string>& guest_path = std::nullopt);
   // Removes a share by its guest path. NotFound for a path add_share did not return.
   void remove_share(const std::string& guest_path);
 

@@ -95,7 +95,7 @@ class GuestConnection {
   void modify_settings(const std::string& container_id, std::string resource_type, std::string request_type,
                        nlohmann::json settings);
   nlohmann::json get_properties(const std::string& container_id, std::vector<std::string> property_types);
-  std::string dump_stacks();
+  std::string dump_stacks(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // ShutdownGraceful/Forced on the null container: the guest powers the VM off without answering. Returns true when
   // the guest hung up within `bound`.
   bool shutdown_vm(bool forced, std::chrono::milliseconds bound);

@@ -1,18 +1,19 @@
-// hcsshim's diagnostics service (containerd.runhcs.v1.diag.ShimDiag) for the process kind, where "host" is the host.
+// hcsshim's diagnostics service (containerd.runhcs.v1.diag.ShimDiag): "host" is where the kind's containers live.
 #pragma once
 
+#include "shimcore/controller/diagnostics.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/transport/long_calls.h"
 #include "shimcore/transport/service_registry.h"
 
 namespace shimcore::service {
 
-// Registers containerd.runhcs.v1.diag.ShimDiag: DiagExecInHost runs a process on the host with the caller's stdio
-// paths and returns its exit code; DiagStacks lists the shim's threads with their kernel stacks; DiagTasks lists the
-// tasks (and execs); DiagPid is the shim's pid; DiagShare is Unimplemented (no utility VM to share into).
-// DiagExecInHost runs on `long_calls` (a host process may run for minutes) and kills the process's group when the call
-// is cancelled (Canceled).
+// Registers containerd.runhcs.v1.diag.ShimDiag: DiagExecInHost runs a process with the caller's stdio paths where
+// `diagnostics` runs it (the host, the utility VM) and returns its exit code; DiagStacks, DiagShare go to
+// `diagnostics`; DiagTasks lists the tasks (and execs); DiagPid is the shim's pid. DiagExecInHost runs on
+// `long_calls` (a diagnostic process may run for minutes) and kills the process when the call is cancelled
+// (Canceled).
 void register_shimdiag_service(transport::ServiceRegistry& registry, controller::TaskController& tasks,
-                               transport::LongCalls& long_calls);
+                               controller::Diagnostics& diagnostics, transport::LongCalls& long_calls);
 
 }  // namespace shimcore::service
