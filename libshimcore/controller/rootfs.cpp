@@ -14,7 +14,7 @@ namespace shimcore::controller {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json read_bundle_config(const std::string& id, const fs::path& bundle) {
+json read_bundle_config(const std::string& id, const fs::path& bundle, bool require_process) {
   const fs::path path = bundle / "config.json";
   std::ifstream in(path);
   if (!in) throw make_error(ErrorKind::InvalidArgument, "task {}: cannot read {}", id, path.string());
@@ -24,7 +24,8 @@ json read_bundle_config(const std::string& id, const fs::path& bundle) {
   } catch (const json::exception& error) {
     throw make_error(ErrorKind::InvalidArgument, "task {}: {} is not valid JSON: {}", id, path.string(), error.what());
   }
-  if (!spec.is_object() || !spec.contains("process") || !spec["process"].is_object()) {
+  if (!spec.is_object()) throw make_error(ErrorKind::InvalidArgument, "{}: {} is not a JSON object", id, path.string());
+  if (require_process && (!spec.contains("process") || !spec["process"].is_object())) {
     throw make_error(ErrorKind::InvalidArgument, "task {}: {} has no process", id, path.string());
   }
   return spec;

@@ -11,8 +11,10 @@
 
 namespace shimcore::controller {
 
-// <bundle>/config.json as a JSON object with a `process` object. Throws Error(InvalidArgument) naming the file.
-nlohmann::json read_bundle_config(const std::string& id, const std::filesystem::path& bundle);
+// <bundle>/config.json as a JSON object, with a `process` object unless `require_process` is false (a sandbox's spec
+// from containerd's Sandbox Controller API may have none). Throws Error(InvalidArgument) naming the file.
+nlohmann::json read_bundle_config(const std::string& id, const std::filesystem::path& bundle,
+                                  bool require_process = true);
 
 // Mounts containerd's rootfs mounts on `target` (one mount, as snapshotters give for runtime v2). Throws
 // Error(InvalidArgument) for more than one mount, Error(Unavailable) when mount(2) fails.

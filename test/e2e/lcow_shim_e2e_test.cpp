@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -15,6 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <grpcpp/grpcpp.h>
+
+#include "containerd/services/sandbox/v1/sandbox.grpc.pb.h"
 #include "e2e_util.h"
 #include "private_containerd.h"
 #include "run_process.h"
@@ -36,6 +40,7 @@ namespace {
 const std::string kShim = (fs::path(SHIMCORE_TEST_BIN_DIR) / "containerd-shim-lcow-v2").string();
 
 namespace diag = containerd::runhcs::v1::diag;
+namespace sandbox_api = containerd::services::sandbox::v1;
 constexpr const char* kDiagService = "containerd.runhcs.v1.diag.ShimDiag";
 
 std::string read_file(const fs::path& path) {
@@ -48,8 +53,10 @@ std::string read_file(const fs::path& path) {
 std::string scratch() { return "/tmp/shimcore-lcow-e2e-" + std::to_string(::getpid()); }
 
 struct E2E {
-  PrivateContainerd containerd{
-      {}, {"SHIMCORE_SOCKET_DIR=" + scratch() + "/s", "SHIMCORE_HCS_EMULATOR_DIR=" + scratch() + "/hcs"}};
+  explicit E2E(bool sandbox_api = false)
+      : containerd({}, {"SHIMCORE_SOCKET_DIR=" + scratch() + "/s", "SHIMCORE_HCS_EMULATOR_DIR=" + scratch() + "/hcs"},
+                   std::nullopt, sandbox_api) {}
+  PrivateContainerd containerd;
   fs::path rootfs = containerd.make_busybox_rootfs("rootfs");
   ~E2E() {
     std::error_code ignored;
@@ -61,6 +68,74 @@ struct E2E {
 std::size_t guest_agents_under(const std::string& folder) {
   return shimcore::testing::pids_with_cmdline({"shimcore-gcs", folder}).size();
 }
+
+// containerd's sandbox Store and Controller over gRPC, in the default namespace; every call must succeed.
+class SandboxApi {
+ public:
+  explicit SandboxApi(const std::string& socket)
+      : channel_(grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials())),
+        store_(sandbox_api::Store::NewStub(channel_)),
+        controller_(sandbox_api::Controller::NewStub(channel_)) {}
+
+  void create_and_start(const containerd::types::Sandbox& record) {
+    sandbox_api::StoreCreateRequest store;
+    *store.mutable_sandbox() = record;
+    sandbox_api::StoreCreateResponse stored;
+    require_ok(store_->Create(context().get(), store, &stored), "Store.Create");
+    sandbox_api::ControllerCreateRequest create;
+    create.set_sandbox_id(record.sandbox_id());
+    *create.mutable_sandbox() = record;
+    create.set_sandboxer(record.sandboxer());
+    sandbox_api::ControllerCreateResponse created;
+    require_ok(controller_->Create(context().get(), create, &created), "Controller.Create");
+    sandbox_api::ControllerStartRequest start;
+    start.set_sandbox_id(record.sandbox_id());
+    start.set_sandboxer(record.sandboxer());
+    sandbox_api::ControllerStartResponse started;
+    require_ok(controller_->Start(context().get(), start, &started), "Controller.Start");
+    CHECK(started.pid() > 0);
+  }
+
+  void stop_and_remove(const std::string& id) {
+    sandbox_api::ControllerStopRequest stop;
+    stop.set_sandbox_id(id);
+    stop.set_timeout_secs(5);
+    stop.set_sandboxer("shim");
+    sandbox_api::ControllerStopResponse stopped;
+    require_ok(controller_->Stop(context().get(), stop, &stopped), "Controller.Stop");
+    sandbox_api::ControllerWaitRequest wait;
+    wait.set_sandbox_id(id);
+    wait.set_sandboxer("shim");
+    sandbox_api::ControllerWaitResponse waited;
+    require_ok(controller_->Wait(context().get(), wait, &waited), "Controller.Wait");
+    CHECK(waited.exited_at().seconds() > 0);
+    sandbox_api::ControllerShutdownRequest shutdown;
+    shutdown.set_sandbox_id(id);
+    shutdown.set_sandboxer("shim");
+    sandbox_api::ControllerShutdownResponse shut;
+    require_ok(controller_->Shutdown(context().get(), shutdown, &shut), "Controller.Shutdown");
+    sandbox_api::StoreDeleteRequest remove;
+    remove.set_sandbox_id(id);
+    sandbox_api::StoreDeleteResponse removed;
+    require_ok(store_->Delete(context().get(), remove, &removed), "Store.Delete");
+  }
+
+ private:
+  static std::unique_ptr<grpc::ClientContext> context() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("containerd-namespace", "default");
+    context->set_deadline(std::chrono::system_clock::now() + 60s);
+    return context;
+  }
+  static void require_ok(const grpc::Status& status, const char* call) {
+    INFO(call << ": " << status.error_message());
+    REQUIRE(status.ok());
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<sandbox_api::Store::Stub> store_;
+  std::unique_ptr<sandbox_api::Controller::Stub> controller_;
+};
 
 }  // namespace
 
@@ -336,4 +411,86 @@ TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders 
   e2e.containerd.ctr({"task", "delete", "t7"});
   e2e.containerd.ctr({"container", "delete", "t7"});
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
+}
+
+TEST_CASE("lcow: two pods in one sandbox VM through containerd's sandbox API: one shim, one guest agent, kill-all and "
+          "delete reach one pod only",
+          "[e2e][lcow]") {
+  E2E e2e(/*sandbox_api=*/true);
+  // containerd's Sandbox Controller API over gRPC (ctr cannot: `ctr sandboxes run` leaves the sandboxer empty):
+  // the Store record, then Controller.Create + Start through the "shim" sandbox controller, which runs our shim.
+  SandboxApi api(e2e.containerd.grpc_socket());
+  const nlohmann::json sandbox_spec{{"ociVersion", "1.1.0"}, {"annotations", nlohmann::json::object()}};
+  containerd::types::Sandbox record;
+  record.set_sandbox_id("sb1");
+  record.mutable_runtime()->set_name(kShim);
+  record.mutable_spec()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Spec");
+  record.mutable_spec()->set_value(sandbox_spec.dump());
+  record.set_sandboxer("shim");
+  api.create_and_start(record);
+  INFO("containerd log:\n" << e2e.containerd.log());
+  CHECK(guest_agents_under(scratch()) == 1);
+
+  // Pods A and B (hcsshim V2's model: a `sandbox`-type task per pod) and one workload container in each, all tasks of
+  // the sandbox's shim.
+  const auto run_in = [&](const std::string& id, const std::string& type, const std::string& pod,
+                          const std::string& script) {
+    const auto run = e2e.containerd.ctr({"run", "-d", "--sandbox", "sb1", "--runtime", kShim, "--annotation",
+                                         "io.kubernetes.cri.container-type=" + type, "--annotation",
+                                         "io.kubernetes.cri.sandbox-id=" + pod, "--rootfs", e2e.rootfs.string(), id,
+                                         "sh", "-c", script});
+    INFO(id << ": " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+    REQUIRE(run.exit_status == 0);
+  };
+  const std::string idle = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
+  run_in("podA", "sandbox", "podA", idle);
+  run_in("podB", "sandbox", "podB", idle);
+  run_in("a1", "container", "podA", idle);
+  run_in("b1", "container", "podB", idle);
+  const auto states = [&] {
+    std::map<std::string, std::string> by_id;
+    for (const auto& row : task_list(e2e.containerd)) {
+      if (row.size() == 3) by_id[row[0]] = row[2];
+    }
+    return by_id;
+  };
+  using States = std::map<std::string, std::string>;
+  REQUIRE(eventually([&] {
+    return states() == States{{"podA", "RUNNING"}, {"podB", "RUNNING"}, {"a1", "RUNNING"}, {"b1", "RUNNING"}};
+  }));
+  // One shim process and one guest agent serve both pods.
+  CHECK(e2e.containerd.shim_daemons(kShim).size() == 1);
+  CHECK(guest_agents_under(scratch()) == 1);
+  for (const char* id : {"podA", "podB", "a1", "b1"}) {
+    CHECK(e2e.containerd.task_shim_address(id) == e2e.containerd.task_shim_address("podA"));
+  }
+
+  // Kill(all) on pod B's sandbox task stops pod B's containers only.
+  CHECK(e2e.containerd.ctr({"task", "kill", "--all", "-s", "SIGKILL", "podB"}).exit_status == 0);
+  CHECK(eventually([&] {
+    return states() == States{{"podA", "RUNNING"}, {"podB", "STOPPED"}, {"a1", "RUNNING"}, {"b1", "STOPPED"}};
+  }));
+  // Pod B goes (its container first: a pod's sandbox task outlives its containers); pod A keeps running.
+  for (const char* id : {"b1", "podB"}) {
+    CAPTURE(id);
+    const auto deleted = e2e.containerd.ctr({"task", "delete", id});
+    INFO(deleted.out << deleted.err);
+    CHECK(deleted.exit_status == 0);
+    e2e.containerd.ctr({"container", "delete", id});
+  }
+  CHECK(states() == States{{"podA", "RUNNING"}, {"a1", "RUNNING"}});
+  const auto exec = e2e.containerd.ctr({"task", "exec", "--exec-id", "e1", "a1", "sh", "-c", "echo still-here"});
+  CHECK(exec.out == "still-here\n");
+  CHECK(guest_agents_under(scratch()) == 1);
+
+  for (const char* id : {"a1", "podA"}) {
+    e2e.containerd.ctr({"task", "kill", "-s", "SIGKILL", id});
+    CHECK(eventually([&] { return states().at(id) == "STOPPED"; }));
+    e2e.containerd.ctr({"task", "delete", id});
+    e2e.containerd.ctr({"container", "delete", id});
+  }
+  // Stop, Wait, Shutdown, as CRI removes a pod: the VM shuts down and the shim ends.
+  api.stop_and_remove("sb1");
+  CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
+  CHECK(eventually([&] { return e2e.containerd.shim_daemons(kShim).empty(); }));
 }

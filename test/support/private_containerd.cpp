@@ -174,8 +174,8 @@ std::vector<fs::path> mounts_under(const fs::path& dir) {
 }
 
 PrivateContainerd::PrivateContainerd(const std::vector<fs::path>& extra_path, const std::vector<std::string>& extra_env,
-                                     const std::optional<CriConfig>& cri)
-    : cri_(cri) {
+                                     const std::optional<CriConfig>& cri, bool sandbox_api)
+    : cri_(cri), sandbox_api_(sandbox_api) {
   const fs::path bin = containerd_bin_dir();
   std::random_device random;
   // Short: containerd's own socket path must fit in sun_path.
@@ -210,9 +210,13 @@ void PrivateContainerd::write_config(const std::string& root) const {
     config << "version = 3\n"
            << "root = '" << root << "'\n"
            << "state = '" << state_dir().string() << "'\n"
-           << "disabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.runtime', "
-              "'io.containerd.cri.v1.images', 'io.containerd.podsandbox.controller.v1.podsandbox', "
-              "'io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.btrfs', "
+           // containerd's sandbox-controllers service (the Sandbox Controller API) loads only with a podsandbox
+           // controller, which needs the CRI runtime and image plugins: those stay when a test asks for that API.
+           << "disabled_plugins = ['io.containerd.grpc.v1.cri', "
+           << (sandbox_api_ ? ""
+                            : "'io.containerd.cri.v1.runtime', 'io.containerd.cri.v1.images', "
+                              "'io.containerd.podsandbox.controller.v1.podsandbox', ")
+           << "'io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.btrfs', "
               "'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.zfs', "
               "'io.containerd.snapshotter.v1.blockfile', 'io.containerd.snapshotter.v1.erofs', "
               "'io.containerd.differ.v1.erofs']\n"

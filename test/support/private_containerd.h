@@ -67,10 +67,11 @@ class PrivateContainerd {
   // Starts containerd and waits (up to 20 s) for its socket. `extra_path` is put first on containerd's PATH so that
   // runtime names resolve to shims there. Throws std::runtime_error with containerd's log on failure.
   // `extra_env` ("KEY=value") reaches containerd and so every shim it starts. Without `cri` the CRI plugins are
-  // disabled (the fast path for ctr-only tests).
+  // disabled (the fast path for ctr-only tests); `sandbox_api` keeps what containerd's Sandbox Controller API
+  // (`ctr sandboxes`) needs among them.
   explicit PrivateContainerd(const std::vector<std::filesystem::path>& extra_path = {},
                              const std::vector<std::string>& extra_env = {},
-                             const std::optional<CriConfig>& cri = std::nullopt);
+                             const std::optional<CriConfig>& cri = std::nullopt, bool sandbox_api = false);
   ~PrivateContainerd();
   PrivateContainerd(const PrivateContainerd&) = delete;
   PrivateContainerd& operator=(const PrivateContainerd&) = delete;
@@ -108,6 +109,7 @@ class PrivateContainerd {
 
   std::filesystem::path dir_;
   std::optional<CriConfig> cri_;
+  bool sandbox_api_ = false;
   std::optional<BackgroundProcess> daemon_;
 };
 

@@ -46,7 +46,7 @@ class VmSandboxController::Impl {
       std::map<std::string, std::string> annotations;
       std::error_code error;
       if (fs::exists(fs::path(request.bundle) / "config.json", error)) {
-        const json spec = read_bundle_config(request.id, request.bundle);
+        const json spec = read_bundle_config(request.id, request.bundle, /*require_process=*/false);
         // A named copy: items() of a temporary would dangle in the range-for.
         const json spec_annotations = spec.value("annotations", json::object());
         for (const auto& [key, value] : spec_annotations.items()) {
