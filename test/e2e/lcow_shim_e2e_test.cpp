@@ -16,13 +16,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include <grpcpp/grpcpp.h>
-
-#include "containerd/services/sandbox/v1/sandbox.grpc.pb.h"
 #include "e2e_util.h"
 #include "private_containerd.h"
 #include "run_process.h"
 #include "runhcs/shimdiag/shimdiag.pb.h"
+#include "sandbox_api_client.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/transport/ttrpc_client.h"
 #include "test_util.h"
@@ -40,7 +38,6 @@ namespace {
 const std::string kShim = (fs::path(SHIMCORE_TEST_BIN_DIR) / "containerd-shim-lcow-v2").string();
 
 namespace diag = containerd::runhcs::v1::diag;
-namespace sandbox_api = containerd::services::sandbox::v1;
 constexpr const char* kDiagService = "containerd.runhcs.v1.diag.ShimDiag";
 
 std::string read_file(const fs::path& path) {
@@ -69,73 +66,6 @@ std::size_t guest_agents_under(const std::string& folder) {
   return shimcore::testing::pids_with_cmdline({"shimcore-gcs", folder}).size();
 }
 
-// containerd's sandbox Store and Controller over gRPC, in the default namespace; every call must succeed.
-class SandboxApi {
- public:
-  explicit SandboxApi(const std::string& socket)
-      : channel_(grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials())),
-        store_(sandbox_api::Store::NewStub(channel_)),
-        controller_(sandbox_api::Controller::NewStub(channel_)) {}
-
-  void create_and_start(const containerd::types::Sandbox& record) {
-    sandbox_api::StoreCreateRequest store;
-    *store.mutable_sandbox() = record;
-    sandbox_api::StoreCreateResponse stored;
-    require_ok(store_->Create(context().get(), store, &stored), "Store.Create");
-    sandbox_api::ControllerCreateRequest create;
-    create.set_sandbox_id(record.sandbox_id());
-    *create.mutable_sandbox() = record;
-    create.set_sandboxer(record.sandboxer());
-    sandbox_api::ControllerCreateResponse created;
-    require_ok(controller_->Create(context().get(), create, &created), "Controller.Create");
-    sandbox_api::ControllerStartRequest start;
-    start.set_sandbox_id(record.sandbox_id());
-    start.set_sandboxer(record.sandboxer());
-    sandbox_api::ControllerStartResponse started;
-    require_ok(controller_->Start(context().get(), start, &started), "Controller.Start");
-    CHECK(started.pid() > 0);
-  }
-
-  void stop_and_remove(const std::string& id) {
-    sandbox_api::ControllerStopRequest stop;
-    stop.set_sandbox_id(id);
-    stop.set_timeout_secs(5);
-    stop.set_sandboxer("shim");
-    sandbox_api::ControllerStopResponse stopped;
-    require_ok(controller_->Stop(context().get(), stop, &stopped), "Controller.Stop");
-    sandbox_api::ControllerWaitRequest wait;
-    wait.set_sandbox_id(id);
-    wait.set_sandboxer("shim");
-    sandbox_api::ControllerWaitResponse waited;
-    require_ok(controller_->Wait(context().get(), wait, &waited), "Controller.Wait");
-    CHECK(waited.exited_at().seconds() > 0);
-    sandbox_api::ControllerShutdownRequest shutdown;
-    shutdown.set_sandbox_id(id);
-    shutdown.set_sandboxer("shim");
-    sandbox_api::ControllerShutdownResponse shut;
-    require_ok(controller_->Shutdown(context().get(), shutdown, &shut), "Controller.Shutdown");
-    sandbox_api::StoreDeleteRequest remove;
-    remove.set_sandbox_id(id);
-    sandbox_api::StoreDeleteResponse removed;
-    require_ok(store_->Delete(context().get(), remove, &removed), "Store.Delete");
-  }
-
- private:
-  static std::unique_ptr<grpc::ClientContext> context() {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->AddMetadata("containerd-namespace", "default");
-    context->set_deadline(std::chrono::system_clock::now() + 60s);
-    return context;
-  }
-  static void require_ok(const grpc::Status& status, const char* call) {
-    INFO(call << ": " << status.error_message());
-    REQUIRE(status.ok());
-  }
-
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<sandbox_api::Store::Stub> store_;
-  std::unique_ptr<sandbox_api::Controller::Stub> controller_;
-};
 
 }  // namespace
 
@@ -419,15 +349,9 @@ TEST_CASE("lcow: two pods in one sandbox VM through containerd's sandbox API: on
   E2E e2e(/*sandbox_api=*/true);
   // containerd's Sandbox Controller API over gRPC (ctr cannot: `ctr sandboxes run` leaves the sandboxer empty):
   // the Store record, then Controller.Create + Start through the "shim" sandbox controller, which runs our shim.
-  SandboxApi api(e2e.containerd.grpc_socket());
+  shimcore::testing::SandboxApi api(e2e.containerd.grpc_socket());
   const nlohmann::json sandbox_spec{{"ociVersion", "1.1.0"}, {"annotations", nlohmann::json::object()}};
-  containerd::types::Sandbox record;
-  record.set_sandbox_id("sb1");
-  record.mutable_runtime()->set_name(kShim);
-  record.mutable_spec()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Spec");
-  record.mutable_spec()->set_value(sandbox_spec.dump());
-  record.set_sandboxer("shim");
-  api.create_and_start(record);
+  CHECK(api.create_and_start(shimcore::testing::SandboxApi::record("sb1", kShim, sandbox_spec)) > 0);
   INFO("containerd log:\n" << e2e.containerd.log());
   CHECK(guest_agents_under(scratch()) == 1);
 
@@ -490,7 +414,8 @@ TEST_CASE("lcow: two pods in one sandbox VM through containerd's sandbox API: on
     e2e.containerd.ctr({"container", "delete", id});
   }
   // Stop, Wait, Shutdown, as CRI removes a pod: the VM shuts down and the shim ends.
-  api.stop_and_remove("sb1");
+  const auto exited_at = api.stop_and_remove("sb1");
+  CHECK(exited_at.seconds() > 0);
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
   CHECK(eventually([&] { return e2e.containerd.shim_daemons(kShim).empty(); }));
 }
