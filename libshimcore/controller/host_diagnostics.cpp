@@ -107,7 +107,6 @@ std::string read_text(const fs::path& path) {
   return text.str();
 }
 
-
 class HostDiagnostics final : public Diagnostics {
  public:
   std::int32_t exec(const DiagExecRequest& request, std::stop_token stop) override {
@@ -139,7 +138,6 @@ std::string shim_thread_dump() {
   }
   return dump;
 }
-
 
 std::unique_ptr<Diagnostics> make_host_diagnostics() { return std::make_unique<HostDiagnostics>(); }
 

@@ -28,24 +28,24 @@ void register_shimdiag_service(transport::ServiceRegistry& registry, controller:
   auto* controller = &tasks;
   auto* kind = &diagnostics;
   auto* waiters = &long_calls;
-  add_async<diag::ExecProcessRequest>(service, "DiagExecInHost",
-                                      [waiters, kind](const CallContext& context, const diag::ExecProcessRequest& request,
-                                                      transport::ResponderPtr responder) {
-                                        waiters->run(context.stop, [kind, exec = to_diag_exec(request),
-                                                                    responder](std::stop_token stop) {
-                                          transport::complete_with_errors(*responder, [&] {
-                                            diag::ExecProcessResponse response;
-                                            response.set_exit_code(kind->exec(exec, stop));
-                                            reply(responder, response);
-                                          });
-                                        });
-                                      });
-  service.add_blocking<diag::StacksRequest, diag::StacksResponse>("DiagStacks",
-                                                                  [kind](const CallContext&, const diag::StacksRequest&) {
-                                                                    diag::StacksResponse response;
-                                                                    response.set_stacks(kind->stacks());
-                                                                    return response;
-                                                                  });
+  add_async<diag::ExecProcessRequest>(
+      service, "DiagExecInHost",
+      [waiters, kind](const CallContext& context, const diag::ExecProcessRequest& request,
+                      transport::ResponderPtr responder) {
+        waiters->run(context.stop, [kind, exec = to_diag_exec(request), responder](std::stop_token stop) {
+          transport::complete_with_errors(*responder, [&] {
+            diag::ExecProcessResponse response;
+            response.set_exit_code(kind->exec(exec, stop));
+            reply(responder, response);
+          });
+        });
+      });
+  service.add_blocking<diag::StacksRequest, diag::StacksResponse>(
+      "DiagStacks", [kind](const CallContext&, const diag::StacksRequest&) {
+        diag::StacksResponse response;
+        response.set_stacks(kind->stacks());
+        return response;
+      });
   service.add_blocking<diag::TasksRequest, diag::TasksResponse>(
       "DiagTasks", [controller](const CallContext&, const diag::TasksRequest& request) {
         diag::TasksResponse response;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "shimcore/build_config.h"
+#include "shimcore/controller/diagnostics.h"
 #include "shimcore/controller/sandbox_controller.h"
 #include "shimcore/controller/task_controller.h"
 #include "shimcore/errdefs.h"
@@ -20,7 +21,6 @@
 #include "shimcore/events/task_events.h"
 #include "shimcore/hcs/emulator.h"
 #include "shimcore/service/sandbox_service.h"
-#include "shimcore/controller/diagnostics.h"
 #include "shimcore/service/shimdiag_service.h"
 #include "shimcore/service/task_service.h"
 #include "shimcore/shim/log.h"

@@ -15,8 +15,8 @@
 
 #include "e2e_util.h"
 #include "forwarding_hcs.h"
-#include "require_error.h"
 #include "private_containerd.h"
+#include "require_error.h"
 #include "shimcore/controller/utility_vm.h"
 #include "shimcore/hcs/emulator.h"
 #include "test_util.h"
@@ -262,10 +262,12 @@ TEST_CASE("utility VM: a share at a chosen guest path is mounted there, read-onl
   fs::create_directories(host);
   std::ofstream(host / "file") << "content\n";
   CHECK(fixture.vm->add_share(host.string(), true, "/run/diag/./x") == "/run/diag/x");
-  testing::require_error(ErrorKind::AlreadyExists, "already shared there", [&] { fixture.vm->add_share(host.string(), false, "/run/diag/x"); });
+  testing::require_error(ErrorKind::AlreadyExists, "already shared there",
+                         [&] { fixture.vm->add_share(host.string(), false, "/run/diag/x"); });
   for (const char* bad : {"run/diag/y", "/", "/run/../etc"}) {
     CAPTURE(bad);
-    testing::require_error(ErrorKind::InvalidArgument, "must be absolute", [&] { fixture.vm->add_share(host.string(), false, bad); });
+    testing::require_error(ErrorKind::InvalidArgument, "must be absolute",
+                           [&] { fixture.vm->add_share(host.string(), false, bad); });
   }
   // A guest process outside every container reads it and cannot write to it.
   gcs::ProcessParameters cat;

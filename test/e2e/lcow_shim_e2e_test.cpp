@@ -66,7 +66,6 @@ std::size_t guest_agents_under(const std::string& folder) {
   return shimcore::testing::pids_with_cmdline({"shimcore-gcs", folder}).size();
 }
 
-
 }  // namespace
 
 TEST_CASE("ctr run --rm through containerd-shim-lcow-v2: output and exit status from a runc container in the guest",
@@ -319,7 +318,8 @@ TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders 
         shimcore::StatusCode::InvalidArgument);
 
   // Stacks: the shim's threads, then the guest agent's threads and what it runs.
-  const auto stacks = client.call<diag::StacksResponse>(kDiagService, "DiagStacks", diag::StacksRequest(), five_seconds);
+  const auto stacks =
+      client.call<diag::StacksResponse>(kDiagService, "DiagStacks", diag::StacksRequest(), five_seconds);
   const auto pid = client.call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), five_seconds);
   INFO("stacks: " << stacks.stacks());
   CHECK_THAT(stacks.stacks(), ContainsSubstring("=== shim (pid " + std::to_string(pid.pid()) + ") ==="));
@@ -343,9 +343,10 @@ TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders 
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
 }
 
-TEST_CASE("lcow: two pods in one sandbox VM through containerd's sandbox API: one shim, one guest agent, kill-all and "
-          "delete reach one pod only",
-          "[e2e][lcow]") {
+TEST_CASE(
+    "lcow: two pods in one sandbox VM through containerd's sandbox API: one shim, one guest agent, kill-all and "
+    "delete reach one pod only",
+    "[e2e][lcow]") {
   E2E e2e(/*sandbox_api=*/true);
   // containerd's Sandbox Controller API over gRPC (ctr cannot: `ctr sandboxes run` leaves the sandboxer empty):
   // the Store record, then Controller.Create + Start through the "shim" sandbox controller, which runs our shim.

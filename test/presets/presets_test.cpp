@@ -41,10 +41,10 @@ const std::map<std::string, std::set<std::string>> kKindSpecificCode = {
     {"shimcore::wcow_kind()", {"wcow"}},
     {"shimcore::process_kind()", {"process"}},
     // gcs/ (host side of the bridge) and controller/lcow
-    {"shimcore::gcs::Bridge::Bridge(", {"lcow"}},                        // gcs/bridge.cpp
-    {"shimcore::controller::UtilityVm::UtilityVm(", {"lcow"}},           // controller/lcow/utility_vm.cpp
-    {"shimcore::controller::VmSandboxController::", {"lcow"}},           // controller/lcow/vm_sandbox_controller.cpp
-    {"shimcore::controller::LcowTaskController::", {"lcow"}},            // controller/lcow/lcow_task_controller.cpp
+    {"shimcore::gcs::Bridge::Bridge(", {"lcow"}},               // gcs/bridge.cpp
+    {"shimcore::controller::UtilityVm::UtilityVm(", {"lcow"}},  // controller/lcow/utility_vm.cpp
+    {"shimcore::controller::VmSandboxController::", {"lcow"}},  // controller/lcow/vm_sandbox_controller.cpp
+    {"shimcore::controller::LcowTaskController::", {"lcow"}},   // controller/lcow/lcow_task_controller.cpp
     // builder/lcow
     {"shimcore::builder::lcow::run_case(", {"lcow"}},                // case.cpp
     {"shimcore::builder::lcow::build_legacy(", {"lcow"}},            // legacy.cpp

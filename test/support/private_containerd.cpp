@@ -209,7 +209,8 @@ void PrivateContainerd::write_config(const std::string& root) const {
   if (!cri_) {
     config << "version = 3\n"
            << "root = '" << root << "'\n"
-           << "state = '" << state_dir().string() << "'\n"
+           << "state = '" << state_dir().string()
+           << "'\n"
            // containerd's sandbox-controllers service (the Sandbox Controller API) loads only with a podsandbox
            // controller, which needs the CRI runtime and image plugins: those stay when a test asks for that API.
            << "disabled_plugins = ['io.containerd.grpc.v1.cri', "

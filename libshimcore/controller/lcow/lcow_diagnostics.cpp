@@ -39,8 +39,12 @@ class LcowDiagnostics final : public Diagnostics {
     }
     gcs::GuestConnection& guest = running_vm("DiagExecInHost").guest();
     // Containerd's kind of stdio paths (FIFOs or files the caller made): the relay opens them without blocking.
-    const auto relay = io::StdioRelay::open(
-        {request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path, request.stdio.terminal, {}, {}});
+    const auto relay = io::StdioRelay::open({request.stdio.stdin_path,
+                                             request.stdio.stdout_path,
+                                             request.stdio.stderr_path,
+                                             request.stdio.terminal,
+                                             {},
+                                             {}});
     gcs::ProcessParameters parameters;
     parameters.command_args = request.args;
     parameters.working_directory = request.workdir.empty() ? "/" : request.workdir;

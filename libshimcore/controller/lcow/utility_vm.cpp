@@ -164,7 +164,8 @@ void UtilityVm::shutdown(std::chrono::milliseconds grace) {
       try {
         remove_share(path);
       } catch (const Error& error) {
-        shim::log(shim::LogLevel::Warn, "releasing a share failed", {{"vm", id_}, {"path", path}, {"error", error.what()}});
+        shim::log(shim::LogLevel::Warn, "releasing a share failed",
+                  {{"vm", id_}, {"path", path}, {"error", error.what()}});
       }
     }
     try {
