@@ -1014,6 +1014,8 @@ void Agent::modify(const gcs::ModifySettingsRequest& request) {
       throw wire_failure(we::kInvalidArgument, "CombinedLayers does not support {}", action);
     }
     log_info("combined layers", {{"action", action}, {"cid", owner}, {"path", layers.container_root_path}});
+  } else if (type == gcs::kResourceContainerConstraints) {
+    update_constraints(request);
   } else if (type == gcs::kResourceNetwork) {
     // LCOW network namespace add/remove is bookkeeping in hcsshim's guest too: the pause container owns the netns.
     const auto adapter = request.settings.get<gcs::NetworkAdapter>();
@@ -1028,6 +1030,42 @@ void Agent::modify(const gcs::ModifySettingsRequest& request) {
   } else {
     throw wire_failure(we::kInvalidArgument, "invalid ResourceType {}", type);
   }
+}
+
+// hcsshim's guest applies a container's new Linux resources with `runc update`; so does this one, from a file in the
+// bundle (the resources as the host sent them).
+void Agent::update_constraints(const gcs::ModifySettingsRequest& request) {
+  const std::string& id = request.base.container_id;
+  if (request.request_type != "Update") {
+    throw wire_failure(we::kInvalidArgument, "ContainerConstraints does not support {}", request.request_type);
+  }
+  const json linux = request.settings.is_object() ? request.settings.value("Linux", json()) : json();
+  if (!linux.is_object() || linux.empty()) {
+    throw wire_failure(we::kInvalidArgument, "ContainerConstraints for {} without Linux resources", id);
+  }
+  std::shared_ptr<Container> container;
+  std::uint64_t sequence = 0;
+  {
+    const std::lock_guard lock(mutex_);
+    container = find_container(id);
+    sequence = ++sequence_;
+  }
+  const std::lock_guard operation(container->operation);
+  {
+    const std::lock_guard lock(mutex_);
+    if (container->state != ContainerState::Running) {
+      throw wire_failure(we::kInvalidState, "container {} is {}: cannot update its resources", id,
+                         to_string(container->state));
+    }
+  }
+  const std::string file = fmt::format("{}/resources-{}.json", container->bundle, sequence);
+  write_file(file, linux.dump());
+  const CommandResult updated = run_command(reaper_, runc_command({"update", "--resources", file, id}));
+  if (!updated.ok()) {
+    throw wire_failure(we::kFail, "runc update of container {} failed ({}): {}", id,
+                       describe_wait_status(updated.status), trim(updated.err.empty() ? updated.out : updated.err));
+  }
+  log_info("container constraints updated", {{"cid", id}, {"resources", linux}});
 }
 
 gcs::DumpStacksResponse Agent::dump_stacks() {

@@ -126,6 +126,7 @@ class Agent {
   void resize(const gcs::ResizeConsoleRequest& request);
   gcs::GetPropertiesResponse properties(const gcs::GetPropertiesRequest& request);
   void modify(const gcs::ModifySettingsRequest& request);
+  void update_constraints(const gcs::ModifySettingsRequest& request);
   gcs::DumpStacksResponse dump_stacks();
   void delete_state(const gcs::RequestBase& request);
   // Returns true for the null container id: the utility VM is to shut down (no response).

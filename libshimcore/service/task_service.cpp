@@ -71,6 +71,7 @@ controller::ResourceUpdate resource_update(const std::string& id, const google::
     if (*value > 0xffffffffu) throw make_error(ErrorKind::InvalidArgument, "update {}: {} is too large", id, what);
     return static_cast<std::uint32_t>(*value);
   };
+  if (!windows) update.linux_resources = value;
   update.memory_limit_bytes = number(value, "memory", "limit");
   update.processor_weight = narrow(number(value, "cpu", "shares"), "cpu.shares");
   if (windows) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "controller/rootfs.h"
 #include "controller/task_table.h"
@@ -443,12 +444,33 @@ class LcowTaskController::Impl {
     if (process->relay) process->relay->close_stdin();  // the stdin stream's end is the guest's EOF
   }
 
-  void update(const std::string& id, const ResourceUpdate&) {
-    table_.find_task(id);
-    throw make_error(ErrorKind::Unimplemented,
-                     "update {}: resizing an LCOW container is not supported yet (the guest agent does not apply "
-                     "ContainerConstraints)",
-                     id);
+  void update(const std::string& id, const ResourceUpdate& update) {
+    const auto task = table_.find_task(id);
+    std::set<std::string> other_pods;
+    {
+      const std::lock_guard lock(table_.mutex());
+      require_state(id, "", *task->processes.at(""), {ProcessState::Running}, "update");
+      for (const auto& [other_id, other] : table_.tasks()) {
+        if (other->pod_id != task->pod_id) other_pods.insert(other->pod_id);
+      }
+    }
+    if (task->membership.role == oci::PodRole::Sandbox) {
+      // hcsshim resizes the utility VM for a pod's sandbox task; here the VM may carry other pods, whose share would
+      // shrink or grow with it.
+      if (!other_pods.empty()) {
+        throw make_error(ErrorKind::FailedPrecondition,
+                         "update {}: the utility VM is shared with pod(s) {}: resizing it would resize them too", id,
+                         fmt::join(other_pods, ", "));
+      }
+      throw make_error(ErrorKind::Unimplemented, "update {}: resizing the utility VM is not supported yet", id);
+    }
+    if (!update.linux_resources) {
+      throw make_error(ErrorKind::InvalidArgument,
+                       "update {}: an LCOW container takes runtime-spec LinuxResources (WindowsResources given)", id);
+    }
+    // hcsshim's LCOWContainerConstraints: the guest applies them with `runc update`.
+    vm_guest().modify_settings(id, std::string(gcs::kResourceContainerConstraints), "Update",
+                               json{{"Linux", *update.linux_resources}});
   }
 
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) {

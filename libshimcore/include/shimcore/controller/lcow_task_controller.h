@@ -47,7 +47,8 @@ class LcowTaskController final : public TaskController {
   void resize_pty(const std::string& id, const std::string& exec_id, std::uint32_t width,
                   std::uint32_t height) override;
   void close_io(const std::string& id, const std::string& exec_id, bool close_stdin) override;
-  // Unimplemented: the guest agent does not apply ContainerConstraints yet.
+  // A container: its LinuxResources go to the guest (ContainerConstraints, applied with `runc update`). A pod's
+  // sandbox task (a VM resize in hcsshim): FailedPrecondition while other pods share the VM, else Unimplemented.
   void update(const std::string& id, const ResourceUpdate& update) override;
   void wait(const std::string& id, const std::string& exec_id, std::function<void(const ExitStatus&)> on_exit) override;
   std::size_t task_count() override;

@@ -58,6 +58,10 @@ struct ResourceUpdate {
   std::optional<std::uint32_t> processor_count;
   std::optional<std::uint32_t> processor_weight;   // CPU shares
   std::optional<std::uint32_t> processor_maximum;  // 1..10000, hundredths of a percent of the host
+  // The OCI runtime-spec LinuxResources exactly as sent, when they were LinuxResources (a Linux guest applies them
+  // as they are).
+  std::optional<nlohmann::json> linux_resources;
+  // True when nothing maps to HCS's container limits.
   bool empty() const { return !memory_limit_bytes && !processor_count && !processor_weight && !processor_maximum; }
 };
 

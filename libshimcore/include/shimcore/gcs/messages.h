@@ -173,6 +173,8 @@ struct ContainerNotification {
 inline constexpr std::string_view kResourceMappedDirectory = "MappedDirectory";
 inline constexpr std::string_view kResourceCombinedLayers = "CombinedLayers";
 inline constexpr std::string_view kResourceNetwork = "Network";
+// A container's Linux resources (Settings {"Linux": OCI LinuxResources}), RequestType "Update".
+inline constexpr std::string_view kResourceContainerConstraints = "ContainerConstraints";
 
 struct MappedDirectory {
   std::string mount_path;
