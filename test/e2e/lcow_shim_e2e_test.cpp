@@ -268,14 +268,7 @@ TEST_CASE("lcow: the VM document the shim sent to HCS is exactly hcsdoc's for th
 TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders at the path asked, dumps guest stacks",
           "[e2e][lcow]") {
   E2E e2e;
-  const auto run = e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t7", "sh",
-                                       "-c", "while :; do sleep 0.1; done"});
-  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
-  REQUIRE(run.exit_status == 0);
-  REQUIRE(eventually([&] {
-    const auto tasks = task_list(e2e.containerd);
-    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
-  }));
+  REQUIRE(shimcore::testing::start_lone_idle_task(e2e.containerd, kShim, e2e.rootfs, "t7") == "");
   shimcore::transport::TtrpcClient client(e2e.containerd.task_shim_address("t7"));
   const shimcore::transport::CallOptions five_seconds{5s, {}};
 

@@ -122,14 +122,7 @@ TEST_CASE("a detached task: exec, ps, kill, delete, and events in order", "[e2e]
 
 TEST_CASE("ctr task metrics: a running task's Windows statistics", "[e2e][process]") {
   E2E e2e;
-  const auto run = e2e.containerd.ctr({"run", "-d", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), "t3", "sh",
-                                       "-c", "while :; do sleep 0.1; done"});
-  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
-  REQUIRE(run.exit_status == 0);
-  REQUIRE(eventually([&] {
-    const auto tasks = task_list(e2e.containerd);
-    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
-  }));
+  REQUIRE(shimcore::testing::start_lone_idle_task(e2e.containerd, kShim, e2e.rootfs, "t3") == "");
   // containerd fetches the metric from our shim and hands ctr the Any untouched; the Linux build of ctr renders only
   // cgroup v1/v2 metrics (its switch has no runhcs case), so this refusal, not "not implemented", is the success.
   for (const char* format : {"table", "json"}) {

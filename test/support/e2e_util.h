@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "private_containerd.h"
+#include "test_util.h"
 
 namespace shimcore::testing {
 
@@ -59,6 +60,20 @@ inline std::vector<pid_t> pids_with_cmdline(std::initializer_list<std::string> n
     if (all) pids.push_back(std::stoi(name));
   }
   return pids;
+}
+
+// `ctr run -d` of task `id` (`sh -c` looping on sleep) through `shim` on `rootfs`, then waits until it is the only
+// task and RUNNING. Returns "" on success, else what went wrong with ctr's output and containerd's log.
+inline std::string start_lone_idle_task(const PrivateContainerd& containerd, const std::string& shim,
+                                        const std::filesystem::path& rootfs, const std::string& id) {
+  const auto run = containerd.ctr(
+      {"run", "-d", "--runtime", shim, "--rootfs", rootfs.string(), id, "sh", "-c", "while :; do sleep 0.1; done"});
+  if (run.exit_status != 0) return "ctr run: " + run.out + run.err + "\ncontainerd log:\n" + containerd.log();
+  const bool running = eventually([&] {
+    const auto tasks = task_list(containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][0] == id && tasks[0][2] == "RUNNING";
+  });
+  return running ? std::string() : "task " + id + " is not running\ncontainerd log:\n" + containerd.log();
 }
 
 }  // namespace shimcore::testing
