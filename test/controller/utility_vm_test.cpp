@@ -262,9 +262,12 @@ TEST_CASE("utility VM: a share at a chosen guest path is mounted there, read-onl
   fs::create_directories(host);
   std::ofstream(host / "file") << "content\n";
   CHECK(fixture.vm->add_share(host.string(), true, "/run/diag/./x") == "/run/diag/x");
-  testing::require_error(ErrorKind::AlreadyExists, "already shared there",
-                         [&] { fixture.vm->add_share(host.string(), false, "/run/diag/x"); });
-  for (const char* bad : {"run/diag/y", "/", "/run/../etc"}) {
+  for (const char* taken : {"/run/diag/x", "/run/diag/x/", "/run//diag/x"}) {
+    CAPTURE(taken);
+    testing::require_error(ErrorKind::AlreadyExists, "already shared there",
+                           [&] { fixture.vm->add_share(host.string(), false, taken); });
+  }
+  for (const char* bad : {"run/diag/y", "/", "/.", "//", "/run/../etc"}) {
     CAPTURE(bad);
     testing::require_error(ErrorKind::InvalidArgument, "must be absolute",
                            [&] { fixture.vm->add_share(host.string(), false, bad); });

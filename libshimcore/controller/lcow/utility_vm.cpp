@@ -242,10 +242,14 @@ json UtilityVm::properties(const json& query) {
 
 std::string UtilityVm::add_share(const std::string& host_path, bool read_only,
                                  const std::optional<std::string>& requested_path) {
+  // The guest path in one spelling ("/a/./b/" is "/a/b"), so that "/" and taken paths are recognised.
+  fs::path normal;
   if (requested_path) {
     const fs::path path(*requested_path);
+    normal = path.lexically_normal();
+    if (normal.has_relative_path() && normal.filename().empty()) normal = normal.parent_path();
     const bool climbs = std::any_of(path.begin(), path.end(), [](const fs::path& part) { return part == ".."; });
-    if (!path.is_absolute() || path == path.root_path() || climbs) {
+    if (!path.is_absolute() || normal == normal.root_path() || climbs) {
       throw make_error(ErrorKind::InvalidArgument,
                        "share into {}: the guest path \"{}\" must be absolute, below /, without \"..\"", id_,
                        *requested_path);
@@ -258,7 +262,7 @@ std::string UtilityVm::add_share(const std::string& host_path, bool read_only,
     const std::lock_guard lock(mutex_);
     require({VmState::Running}, "share into");
     name = std::to_string(next_share_++);
-    guest_path = requested_path ? fs::path(*requested_path).lexically_normal().string() : "/run/mounts/plan9/" + name;
+    guest_path = requested_path ? normal.string() : "/run/mounts/plan9/" + name;
     if (shares_.contains(guest_path)) {
       throw make_error(ErrorKind::AlreadyExists, "share into {}: {} is already shared there", id_, guest_path);
     }
