@@ -256,13 +256,7 @@ TEST_CASE("lcow: the VM document the shim sent to HCS is exactly hcsdoc's for th
   REQUIRE(hcsdoc.exit_status == 0);
   CHECK(nlohmann::json::parse(hcsdoc.out) == sent);
   CHECK(sent["VirtualMachine"]["Chipset"].contains("LinuxKernelDirect"));
-  e2e.containerd.ctr({"task", "kill", "-s", "SIGKILL", "t6"});
-  CHECK(eventually([&] {
-    const auto tasks = task_list(e2e.containerd);
-    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "STOPPED";
-  }));
-  e2e.containerd.ctr({"task", "delete", "t6"});
-  e2e.containerd.ctr({"container", "delete", "t6"});
+  CHECK(shimcore::testing::kill_lone_task(e2e.containerd, "t6"));
 }
 
 TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders at the path asked, dumps guest stacks",
@@ -346,13 +340,7 @@ TEST_CASE("lcow: ShimDiag runs processes in the utility VM, shares host folders 
   REQUIRE(tasks.tasks_size() == 1);
   CHECK(tasks.tasks(0).id() == "t7");
 
-  e2e.containerd.ctr({"task", "kill", "-s", "SIGKILL", "t7"});
-  CHECK(eventually([&] {
-    const auto listed = task_list(e2e.containerd);
-    return listed.size() == 1 && listed[0].size() == 3 && listed[0][2] == "STOPPED";
-  }));
-  e2e.containerd.ctr({"task", "delete", "t7"});
-  e2e.containerd.ctr({"container", "delete", "t7"});
+  CHECK(shimcore::testing::kill_lone_task(e2e.containerd, "t7"));
   CHECK(eventually([&] { return guest_agents_under(scratch()) == 0; }));
 }
 

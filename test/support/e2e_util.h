@@ -76,4 +76,17 @@ inline std::string start_lone_idle_task(const PrivateContainerd& containerd, con
   return running ? std::string() : "task " + id + " is not running\ncontainerd log:\n" + containerd.log();
 }
 
+// The end of start_lone_idle_task's task: SIGKILL, wait until it is STOPPED, delete task and container. Returns
+// whether it was seen STOPPED.
+inline bool kill_lone_task(const PrivateContainerd& containerd, const std::string& id) {
+  containerd.ctr({"task", "kill", "-s", "SIGKILL", id});
+  const bool stopped = eventually([&] {
+    const auto tasks = task_list(containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][0] == id && tasks[0][2] == "STOPPED";
+  });
+  containerd.ctr({"task", "delete", id});
+  containerd.ctr({"container", "delete", id});
+  return stopped;
+}
+
 }  // namespace shimcore::testing
