@@ -51,6 +51,22 @@ void validate_id(const std::string& id) {
   if (!ok) throw wire_failure(we::kInvalidArgument, "invalid container id \"{}\"", id);
 }
 
+// The CRI pod a container belongs to: containerd's CRI (and hcsshim's pod model) name it on every container of the pod,
+// its sandbox task included.
+std::string pod_of(const json& spec) {
+  const json annotations = spec.value("annotations", json::object());
+  if (!annotations.is_object()) return {};
+  const json pod = annotations.value("io.kubernetes.cri.sandbox-id", json());
+  if (!pod.is_string() || pod.get<std::string>().empty()) return {};
+  const std::string id = pod.get<std::string>();
+  try {
+    validate_id(id);
+  } catch (const WireError&) {
+    throw wire_failure(we::kInvalidArgument, "invalid io.kubernetes.cri.sandbox-id \"{}\"", id);
+  }
+  return id;
+}
+
 // Lexical containment, component by component (so /run/gcs2 is not inside /run/gcs).
 bool is_within(const fs::path& path, const fs::path& root) {
   auto p = path.begin();
@@ -186,7 +202,11 @@ void attach_pty(GuestProcess& process, std::shared_ptr<Fd> master, const std::sh
 }  // namespace
 
 Agent::Agent(AgentOptions options, Reaper& reaper, Transport& transport, std::unique_ptr<ShareMounter> shares)
-    : options_(std::move(options)), reaper_(reaper), transport_(transport), shares_(std::move(shares)) {
+    : options_(std::move(options)),
+      reaper_(reaper),
+      transport_(transport),
+      shares_(std::move(shares)),
+      pod_namespaces_(options_.root + "/pods") {
   fs::create_directories(options_.root + "/runc");
 }
 
@@ -414,9 +434,29 @@ gcs::CreateResponse Agent::create(const gcs::CreateRequest& request) {
   }
   spec["process"]["terminal"] = false;  // set by the init's ExecuteProcess (EmulateConsole)
   add_default_path(spec["process"]);
+  // A CRI pod's containers (its sandbox task and workloads alike) share the pod's network, IPC and UTS namespaces, as
+  // they share the pause container's in hcsshim's guest; a container of no pod keeps namespaces of its own.
+  const std::string pod = pod_of(spec);
 
   const std::lock_guard lock(mutex_);
   if (containers_.contains(id)) throw wire_failure(we::kAlreadyExists, "container {} already exists", id);
+  if (!pod.empty()) {
+    const auto files = pod_namespaces_.join(pod);
+    // Only the namespaces the spec asks for: one it leaves out (a host-network pod's) stays the VM's.
+    json& namespaces = linux_section["namespaces"];
+    if (!namespaces.is_array()) namespaces = json::array();
+    for (json& ns : namespaces) {
+      if (!ns.is_object() || !ns.contains("type") || !ns["type"].is_string()) continue;
+      if (const auto file = files.find(ns["type"].get<std::string>()); file != files.end()) ns["path"] = file->second;
+    }
+  }
+  struct PodLeave {  // the pod is left again unless the container is recorded
+    PodNamespaces& namespaces;
+    std::string pod;
+    ~PodLeave() {
+      if (!pod.empty()) namespaces.leave(pod);
+    }
+  } pod_leave{pod_namespaces_, pod};
   std::error_code ec;
   fs::create_directories(bundle, ec);
   if (ec) throw wire_failure(we::kFail, "create bundle {}: {}", bundle.string(), ec.message());
@@ -431,8 +471,10 @@ gcs::CreateResponse Agent::create(const gcs::CreateRequest& request) {
   container->id = id;
   container->activity_id = request.base.activity_id;
   container->bundle = bundle.string();
+  container->pod = pod;
   container->spec = std::move(spec);
   containers_[id] = container;
+  pod_leave.pod.clear();
   log_info("container created", {{"cid", id}, {"bundle", container->bundle}});
   return {};
 }
@@ -895,6 +937,10 @@ void Agent::delete_state(const gcs::RequestBase& request) {
     layer_mounts_.erase(id);
   }
   for (const auto& path : layers) unmount(path);
+  if (!container->pod.empty()) {
+    pod_namespaces_.leave(container->pod);
+    container->pod.clear();  // a delete that fails below and is retried leaves the pod once
+  }
   // Never recurse into a mount (a rootfs overlay the host did not remove would take its layers along).
   if (has_mounts_under(container->bundle)) {
     throw wire_failure(we::kInvalidState, "bundle {} of container {} still has mounts", container->bundle, id);

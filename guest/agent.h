@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mounts.h"
+#include "pod_namespaces.h"
 #include "posix.h"
 #include "process.h"
 #include "reaper.h"
@@ -82,6 +83,7 @@ struct Container {
   std::string id;
   std::string activity_id;  // of the Create request; echoed by the exit notification
   std::string bundle;
+  std::string pod;      // the CRI pod whose namespaces it shares (io.kubernetes.cri.sandbox-id), or empty
   nlohmann::json spec;  // the spec as written to config.json
   ContainerState state = ContainerState::Created;
   int last_signal = 0;  // the last SIGTERM or SIGKILL the host sent the init: decides the exit notification's Type
@@ -157,6 +159,7 @@ class Agent {
   Reaper& reaper_;
   Transport& transport_;
   std::unique_ptr<ShareMounter> shares_;
+  PodNamespaces pod_namespaces_;
 
   std::mutex mutex_;
   Notifier notifier_;

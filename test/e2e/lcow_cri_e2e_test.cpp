@@ -102,7 +102,10 @@ TEST_CASE("a CRI pod with two containers runs in one containerd-shim-lcow-v2 and
   const std::string c1 = e2e.cri.create_container(
       pod_id, shimcore::testing::make_container_config("c1", kBusyboxImageName, "echo hello from c1; sleep 30"), pod);
   const std::string c2 = e2e.cri.create_container(
-      pod_id, shimcore::testing::make_container_config("c2", kBusyboxImageName, "echo hello from c2; exit 0"), pod);
+      pod_id,
+      shimcore::testing::make_container_config("c2", kBusyboxImageName,
+                                               "echo hello from c2; /bin/busybox readlink /proc/self/ns/net; exit 0"),
+      pod);
   e2e.cri.start_container(c1);
   e2e.cri.start_container(c2);
   CHECK(e2e.cri.list_containers(pod_id).size() == 2);
@@ -124,6 +127,17 @@ TEST_CASE("a CRI pod with two containers runs in one containerd-shim-lcow-v2 and
   REQUIRE(::readlink("/proc/self/ns/pid", host_ns, sizeof host_ns - 1) > 0);
   CHECK_THAT(ns.stdout(), StartsWith("pid:["));
   CHECK(ns.stdout() != std::string(host_ns) + "\n");
+  // The pod's containers share its network namespace in the guest (c2 printed its own to its log).
+  const cri::ExecSyncResponse net = e2e.cri.exec_sync(c1, {"/bin/busybox", "readlink", "/proc/self/ns/net"}, 10);
+  CHECK_THAT(net.stdout(), StartsWith("net:["));
+  CHECK(eventually(
+      [&] {
+        return contains(cri_log_lines(read_file(c2_log), "stdout"), net.stdout().substr(0, net.stdout().find('\n')));
+      },
+      10s));
+  char host_net[64] = {};
+  REQUIRE(::readlink("/proc/self/ns/net", host_net, sizeof host_net - 1) > 0);
+  CHECK(net.stdout() != std::string(host_net) + "\n");
 
   cri::ContainerStatusResponse c2_status;
   CHECK(eventually(

@@ -384,6 +384,17 @@ TEST_CASE(
   REQUIRE(eventually([&] {
     return states() == States{{"podA", "RUNNING"}, {"podB", "RUNNING"}, {"a1", "RUNNING"}, {"b1", "RUNNING"}};
   }));
+  // Each pod's containers share the pod's network namespace in the guest; the two pods do not.
+  const auto net_ns = [&](const std::string& id) {
+    const auto exec =
+        e2e.containerd.ctr({"task", "exec", "--exec-id", "ns-" + id, id, "busybox", "readlink", "/proc/self/ns/net"});
+    INFO(exec.err);
+    CHECK(exec.out.starts_with("net:["));
+    return exec.out;
+  };
+  CHECK(net_ns("a1") == net_ns("podA"));
+  CHECK(net_ns("b1") == net_ns("podB"));
+  CHECK(net_ns("a1") != net_ns("b1"));
   // One shim process and one guest agent serve both pods.
   CHECK(e2e.containerd.shim_daemons(kShim).size() == 1);
   CHECK(guest_agents_under(scratch()) == 1);

@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -55,6 +57,24 @@ std::uint32_t start_init(GuestHost& host, const std::string& id, std::uint32_t i
   REQUIRE(reply.value("Result", -1) == 0);
   REQUIRE(reply.value("ProcessId", 0) > 0);
   return reply["ProcessId"].get<std::uint32_t>();
+}
+
+// Starts the container's init with stdout on a port and returns all it wrote once it has exited.
+std::string init_output(GuestHost& host, const std::string& id) {
+  const std::uint32_t out = host.listen_port();
+  const std::uint64_t exec_id = host.send(static_cast<std::uint32_t>(gcs::Rpc::ExecuteProcess),
+                                          host.exec_body(id, {{"CreateStdOutPipe", true}}, 0, out, 0));
+  const int out_fd = host.accept_port(out);
+  REQUIRE(out_fd >= 0);
+  const auto reply = host.response(exec_id);
+  INFO(host.agent_log());
+  REQUIRE(reply);
+  REQUIRE((*reply)["Result"] == 0);
+  const json waited = host.call(gcs::Rpc::WaitForProcess, wait_body(id, (*reply)["ProcessId"].get<std::uint32_t>()));
+  const std::string output = read_stream(out_fd);
+  ::close(out_fd);
+  CHECK(waited["ExitCode"] == 0);
+  return output;
 }
 
 }  // namespace
@@ -407,4 +427,68 @@ TEST_CASE("guest: ShutdownForced for the null id stops the agent without a respo
   REQUIRE(status.has_value());
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("guest: a CRI pod's containers share its network, IPC and UTS namespaces while any of them exists",
+          "[guest][unit]") {
+  GuestHost host;
+  host.negotiate();
+  const std::vector<std::string> print_namespaces = {"sh", "-c",
+                                                     "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done"};
+  const auto in_pod = [](const std::string& type, const std::string& pod) {
+    return json{{"io.kubernetes.cri.container-type", type}, {"io.kubernetes.cri.sandbox-id", pod}};
+  };
+  host.create_container("p1", print_namespaces, kActivity, in_pod("sandbox", "podx"));
+  host.create_container("p2", print_namespaces, kActivity, in_pod("container", "podx"));
+  host.create_container("q1", print_namespaces, kActivity, in_pod("container", "pody"));
+  host.create_container("s1", print_namespaces);
+  // The spec runc got joins the pod's ns files; a container of no pod asks for new namespaces.
+  const json p2_spec = json::parse(std::ifstream(host.gcs_root() + "/c/p2/config.json"));
+  CHECK(p2_spec["linux"]["namespaces"][4]["path"] == host.gcs_root() + "/pods/podx/net");
+  CHECK(p2_spec["linux"]["namespaces"][1]["path"] == host.gcs_root() + "/pods/podx/ipc");
+  CHECK_FALSE(p2_spec["linux"]["namespaces"][0].contains("path"));  // pid: each container its own
+
+  const auto lines = [&](const std::string& id) {
+    std::vector<std::string> result;
+    std::istringstream text(init_output(host, id));
+    for (std::string line; std::getline(text, line);) result.push_back(line);
+    REQUIRE(result.size() == 4);
+    return result;
+  };
+  const auto p1 = lines("p1"), p2 = lines("p2"), q1 = lines("q1"), s1 = lines("s1");
+  CHECK(p1[0].starts_with("net:["));
+  for (int i = 0; i < 3; ++i) {  // net, ipc, uts
+    CAPTURE(i);
+    CHECK(p1[i] == p2[i]);
+    CHECK(q1[i] != p1[i]);
+    CHECK(s1[i] != p1[i]);
+    CHECK(s1[i] != q1[i]);
+  }
+  CHECK(p1[3] != p2[3]);  // pid
+  CHECK(p1[0] != fs::read_symlink("/proc/self/ns/net").string());
+
+  // The pod's namespaces outlive its first container, not its last.
+  CHECK(host.call(gcs::Rpc::DeleteContainerState, base("p1"))["Result"] == 0);
+  CHECK(fs::exists(host.gcs_root() + "/pods/podx/net"));
+  CHECK(host.call(gcs::Rpc::DeleteContainerState, base("p2"))["Result"] == 0);
+  CHECK_FALSE(fs::exists(host.gcs_root() + "/pods/podx"));
+  CHECK(fs::exists(host.gcs_root() + "/pods/pody/net"));
+  CHECK(host.call(gcs::Rpc::DeleteContainerState, base("q1"))["Result"] == 0);
+  CHECK(host.call(gcs::Rpc::DeleteContainerState, base("s1"))["Result"] == 0);
+  CHECK_FALSE(fs::exists(host.gcs_root() + "/pods/pody"));
+
+  // A sandbox id that is no file name is refused before anything is made.
+  const json bad = host.call(
+      gcs::Rpc::Create,
+      {{"ContainerId", "bad1"},
+       {"ActivityId", kActivity},
+       {"ContainerConfig",
+        json{{"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
+             {"OciBundlePath", host.gcs_root() + "/c/bad1"},
+             {"OciSpecification",
+              {{"process", {{"args", {"true"}}}}, {"annotations", {{"io.kubernetes.cri.sandbox-id", "../escape"}}}}}}
+            .dump()}});
+  CHECK(bad["Result"] == hr(we::kInvalidArgument));
+  CHECK_THAT(bad.value("ErrorMessage", ""), ContainsSubstring("io.kubernetes.cri.sandbox-id"));
+  CHECK_FALSE(fs::exists(host.gcs_root() + "/pods/escape"));
 }

@@ -298,7 +298,7 @@ void GuestHost::share_busybox() {
 }
 
 std::string GuestHost::create_container(const std::string& id, const std::vector<std::string>& args,
-                                        const std::string& activity_id) {
+                                        const std::string& activity_id, const json& annotations) {
   share_busybox();
   const std::string bundle = gcs_root() + "/c/" + id;
   json layers =
@@ -323,6 +323,7 @@ std::string GuestHost::create_container(const std::string& id, const std::vector
                        {"cwd", "/"}}},
                      {"root", {{"path", bundle + "/rootfs"}, {"readonly", false}}},
                      {"hostname", "guest-test"},
+                     {"annotations", annotations},
                      {"mounts",
                       {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
                        {{"destination", "/dev"},

@@ -81,7 +81,8 @@ class GuestHost {
   void share_busybox();
   // MappedDirectory + CombinedLayers + Create for a container running `args`; returns the bundle path.
   std::string create_container(const std::string& id, const std::vector<std::string>& args,
-                               const std::string& activity_id = "11111111-2222-3333-4444-555555555555");
+                               const std::string& activity_id = "11111111-2222-3333-4444-555555555555",
+                               const nlohmann::json& annotations = nlohmann::json::object());
   nlohmann::json exec_body(const std::string& id, const nlohmann::json& parameters, std::uint32_t in, std::uint32_t out,
                            std::uint32_t err);
   std::string agent_log() const;

@@ -110,8 +110,8 @@ json guest_spec(json spec, const std::string& guest_rootfs) {
     json& linux = spec["linux"];
     linux.erase("cgroupsPath");
     // Namespace paths name host processes and files (CRI's /proc/<sandbox pid>/ns/*, the pod's netns): meaningless in
-    // the guest, so the container gets namespaces of its own there. Sharing the pod's ipc/uts/pid namespaces between
-    // a pod's containers in the guest is not modelled yet.
+    // the guest. The guest agent joins a pod's containers to the pod's network, IPC and UTS namespaces by the CRI
+    // annotations instead; the pid namespace stays each container's own.
     if (linux.contains("namespaces") && linux["namespaces"].is_array()) {
       for (json& ns : linux["namespaces"]) {
         if (ns.is_object()) ns.erase("path");
