@@ -298,3 +298,138 @@ TEST_CASE("processor and memory normalisation", "[lcow][builder]") {
   single.host.active_processors = 1;
   CHECK(v2({}, single)["VirtualMachine"]["ComputeTopology"]["Processor"]["Count"] == 1);
 }
+
+// Re-derived from hcsshim V1 (internal/oci/uvm.go handleLCOWSecurityPolicy, internal/uvm/create_lcow.go
+// makeLCOWVMGSDoc + makeLCOWSecurityDoc, pkg/securitypolicy NewSecurityPolicyDigest).
+TEST_CASE("legacy confidential (SNP): the document hcsshim V1 builds, its overrides, what it ignores, its errors",
+          "[lcow][builder]") {
+  const BuildEnvironment env =
+      environment(20348, {"kernel", "vmlinux", "rootfs.vhd", "kernel.vmgs", "custom.vmgs", "verity.vhd"});
+  const auto build = [&](Annotations annotations, const std::vector<shimcore::builder::WindowsDevice>& devices = {}) {
+    return lcow::build_legacy({std::move(annotations), devices, std::nullopt}, options(), "owner", R"(C:\bundle)", env);
+  };
+  const std::string policy = "e30=";  // base64 of {}
+  const std::string launch_data = "RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o=";
+  const Json port_rule = Json::parse(R"j({"BindSecurityDescriptor":"D:P(A;;FA;;;WD)",
+      "ConnectSecurityDescriptor":"D:P(A;;FA;;;SY)(A;;FA;;;BA)","AllowWildcardBinds":true})j");
+
+  // The plain SNP VM, and everything it leaves out (no HclEnabled, EnableTpm, AllowOvercommit, VPMem, console, kernel).
+  const lcow::BuildResult plain = build({{kPrefix + "lcow.securitypolicy", policy}});
+  const Json plain_document = plain.document;
+  CHECK(plain_document["SchemaVersion"] == Json::parse(R"({"Major":2,"Minor":5})"));
+  CHECK(plain_document["Owner"] == "owner");
+  CHECK(plain_document["ShouldTerminateOnLastHandleClosed"] == true);
+  Json expected = Json::parse(R"j({"StopOnReset":true,
+      "Chipset":{"Uefi":{"ApplySecureBootTemplate":"Apply","SecureBootTemplateId":"1734c6e8-3154-4dda-ba5f-a874cc483422"}},
+      "ComputeTopology":{"Memory":{"SizeInMB":1024},"Processor":{"Count":2}},
+      "Devices":{"Scsi":{"df6d0690-79e5-55b6-a5ec-c1e2f77f580a":{"Attachments":{"0":
+                          {"Type":"VirtualDisk","Path":"C:\\bundle\\rootfs.vhd","ReadOnly":true}}},
+                         "0110f83b-de10-5172-a266-78bca56bf50a":{},"b5d2d8d4-3a75-51bf-945b-3444dc6b8579":{},
+                         "305891a9-b251-5dfe-91a2-c25d9212275b":{}},
+                 "HvSocket":{"HvSocketConfig":{"DefaultBindSecurityDescriptor":"D:P(A;;FA;;;WD)",
+                                               "DefaultConnectSecurityDescriptor":"D:P(A;;FA;;;SY)(A;;FA;;;BA)"}},
+                 "Plan9":{}},
+      "GuestState":{"GuestStateFilePath":"C:\\bundle\\kernel.vmgs","GuestStateFileType":"FileMode",
+                    "ForceTransientState":true},
+      "SecuritySettings":{"Isolation":{"IsolationType":"SecureNestedPaging"}}})j");
+  expected["SecuritySettings"]["Isolation"]["LaunchData"] = launch_data;
+  for (const char* port : {"00000001", "0000006d", "40000000", "40000001"}) {
+    expected["Devices"]["HvSocket"]["HvSocketConfig"]["ServiceTable"]
+            [std::string(port) + "-facb-11e6-bd58-64006a7986d3"] = port_rule;
+  }
+  CHECK(plain_document["VirtualMachine"] == expected);
+  CHECK(plain.sandbox_options.enable_scratch_encryption);
+  CHECK(plain.sandbox_options.fully_physically_backed);
+  REQUIRE(plain.sandbox_options.confidential);
+  CHECK(plain.sandbox_options.confidential->security_policy_enforcer.empty());  // V1 has no default enforcer
+
+  // What may still override the policy's choices (guest state file, dm-verity, HCL, scratch encryption) and what
+  // passes through; what the policy forces (VPMem 0 even past the limit, overcommit off, no kernel options) stays.
+  const lcow::BuildResult overridden = build({{kPrefix + "lcow.securitypolicy", policy},
+                                              {kPrefix + "lcow.gueststatefile", "custom.vmgs"},
+                                              {kPrefix + "lcow.dmverity-rootfs-vhd", "verity.vhd"},
+                                              {kPrefix + "lcow.dmverity-mode", "false"},
+                                              {kPrefix + "lcow.hcl-enabled", "false"},
+                                              {kPrefix + "lcow.extra-vsock-ports", "1234"},
+                                              {kPrefix + "computetopology.memory.allowovercommit", "true"},
+                                              {kPrefix + "devices.virtualpmem.maximumcount", "200"},
+                                              {kPrefix + "devices.virtualpmem.maximumsizebytes", "5"},
+                                              {kPrefix + "lcow.kernelbootoptions", "debug"},
+                                              {kPrefix + "computetopology.memory.enablecolddiscardhint", "true"},
+                                              {kPrefix + "computetopology.memory.lowmmiogapinmb", "256"},
+                                              {kPrefix + "storageqos.iopsmaximum", "100"},
+                                              {kPrefix + "cpugroup.id", "g"},
+                                              {kPrefix + "console.pipe", R"(\\.\pipe\x)"},
+                                              {kPrefix + "storage.scratch.encrypted", "false"}});
+  const Json overridden_document = overridden.document;
+  const Json& vm = overridden_document["VirtualMachine"];
+  CHECK(vm["GuestState"]["GuestStateFilePath"] == R"(C:\bundle\custom.vmgs)");
+  REQUIRE(overridden.staged_files.size() == 2);
+  CHECK(overridden.staged_files[0].source == R"(C:\boot\custom.vmgs)");
+  CHECK(overridden.staged_files[0].destination == R"(C:\bundle\custom.vmgs)");
+  CHECK(overridden.staged_files[1].source == R"(C:\boot\verity.vhd)");
+  CHECK(overridden.staged_files[1].destination == R"(C:\bundle\rootfs.vhd)");
+  CHECK(vm["Devices"]["Scsi"]["df6d0690-79e5-55b6-a5ec-c1e2f77f580a"] == Json::object());
+  CHECK(vm["SecuritySettings"]["Isolation"]["HclEnabled"] == false);
+  CHECK(vm["Devices"]["HvSocket"]["HvSocketConfig"]["ServiceTable"].size() == 5);
+  CHECK(vm["Devices"]["HvSocket"]["HvSocketConfig"]["ServiceTable"]["000004d2-facb-11e6-bd58-64006a7986d3"] ==
+        port_rule);
+  CHECK(vm["ComputeTopology"]["Memory"] ==
+        Json::parse(R"({"SizeInMB":1024,"EnableColdDiscardHint":true,"LowMmioGapInMB":256})"));
+  CHECK(vm["ComputeTopology"]["Processor"] == Json::parse(R"({"Count":2,"CpuGroup":{"Id":"g"}})"));
+  CHECK(vm["StorageQoS"] == Json::parse(R"({"IopsMaximum":100})"));
+  CHECK_FALSE(vm["Devices"].contains("VirtualPMem"));
+  CHECK_FALSE(vm["Devices"].contains("ComPorts"));
+  CHECK_FALSE(overridden.sandbox_options.enable_scratch_encryption);
+
+  // What an SNP VM ignores: resource partition, vNUMA, vPCI devices (duplicates included).
+  const Json ignoring = build({{kPrefix + "lcow.securitypolicy", policy},
+                               {kPrefix + "resource-partition-id", "0D9A5A9E-6A3C-4B8C-9F1E-2B7C4E3D1A10"},
+                               {kPrefix + "computetopology.processor.numa.max-processors-per-node", "1"}},
+                              {{R"(A\1)", "vpci-instance-id"}, {"A/1", "vpci"}})
+                            .document;
+  REQUIRE(ignoring.contains("VirtualMachine"));
+  CHECK_FALSE(ignoring["VirtualMachine"].contains("ResourcePartitionId"));
+  CHECK_FALSE(ignoring["VirtualMachine"]["Devices"].contains("VirtualPci"));
+  CHECK_FALSE(ignoring["VirtualMachine"]["ComputeTopology"].contains("Numa"));
+  CHECK_FALSE(ignoring["VirtualMachine"]["ComputeTopology"]["Processor"].contains("NumaProcessorsSettings"));
+  CHECK_FALSE(ignoring["VirtualMachine"]["ComputeTopology"]["Memory"].contains("SlitType"));
+
+  // Errors: Go's base64 offsets, unprefixed in V1 and prefixed in V2; deferred commit under the policy.
+  const std::vector<std::pair<std::string, std::size_t>> bad_policies = {{"not-base64", 3}, {"e30", 0},  {"e30=x", 4},
+                                                                         {"ZQ=", 3},        {"Z===", 1}, {"ZQ=x", 2}};
+  for (const auto& [bad, offset] : bad_policies) {
+    CAPTURE(bad);
+    const std::string go_text =
+        "failed to decode base64 security policy: illegal base64 data at input byte " + std::to_string(offset);
+    try {
+      build({{kPrefix + "lcow.securitypolicy", bad}});
+      FAIL("accepted");
+    } catch (const shimcore::Error& error) {
+      CHECK(error.kind() == shimcore::ErrorKind::InvalidArgument);
+      CHECK(std::string(error.what()) == go_text);
+    }
+    CHECK_THROWS_WITH(
+        lcow::build_v2({{{kPrefix + "lcow.securitypolicy", bad}}, {}}, options(), "owner", R"(C:\bundle)", env),
+        "failed to create security policy digest: " + go_text);
+  }
+  CHECK(Json(build({{kPrefix + "lcow.securitypolicy", "ZQ\r\n=="}})
+                 .document)["VirtualMachine"]["SecuritySettings"]["Isolation"]["LaunchData"] ==
+        "P3m7e0NbBTIWUdrv03TNxoHcBvqmXjdOODN7iMoEbeo=");  // sha256("e")
+  CHECK_THROWS_WITH(build({{kPrefix + "lcow.securitypolicy", policy}, {kPrefix + "computetopology.memory.enabledeferredcommit", "true"}}),
+                    ContainsSubstring("EnableDeferredCommit is not supported on physically backed VMs") &&
+                        ContainsSubstring(kPrefix + "lcow.securitypolicy"));
+  // A guest state file without a policy still asks for the SNP document, which a rootfs type contradicts.
+  CHECK_THROWS_WITH(build({{kPrefix + "lcow.gueststatefile", "kernel.vmgs"}}),
+                    "specifying a PreferredRootFSType is incompatible with SNP mode");
+  // A policy whose guest state file is emptied again gives the regular document, without the cleared kernel options.
+  const Json regular = build({{kPrefix + "lcow.securitypolicy", policy},
+                              {kPrefix + "lcow.gueststatefile", ""},
+                              {kPrefix + "lcow.kernelbootoptions", "debug"}})
+                           .document;
+  CHECK(regular["SchemaVersion"] == Json::parse(R"({"Major":2,"Minor":1})"));
+  CHECK_FALSE(regular["VirtualMachine"].contains("GuestState"));
+  CHECK_FALSE(regular["VirtualMachine"].contains("SecuritySettings"));
+  CHECK_FALSE(regular["VirtualMachine"]["Chipset"]["LinuxKernelDirect"].contains("InitRdPath"));
+  CHECK_THAT(kernel_command_line(regular), !ContainsSubstring("debug") && ContainsSubstring("nr_cpus=2"));
+}

@@ -379,37 +379,59 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-// Non-zero bits left over before the padding are accepted: StdEncoding is not Strict.
-std::optional<std::string> base64_decode(std::string_view text) {
-  std::string symbols;
-  for (const char c : text) {
-    if (c != '\r' && c != '\n') symbols.push_back(c);
-  }
-  if (symbols.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  for (std::size_t i = 0; i < symbols.size(); i += 4) {
-    std::uint32_t n = 0;
-    int padding = 0;
+// Go's encoding/base64 Decode, quantum by quantum (decodeQuantum), so that a bad input fails at the byte Go names.
+Base64Decoded base64_decode(std::string_view src) {
+  Base64Decoded result;
+  const auto newline = [](char c) { return c == '\n' || c == '\r'; };
+  std::size_t si = 0;
+  while (si < src.size()) {
+    std::uint32_t quantum[4] = {0, 0, 0, 0};
+    std::size_t length = 4;  // symbols in this quantum
+    bool done = false;
     for (std::size_t j = 0; j < 4; ++j) {
-      const char c = symbols[i + j];
-      std::uint32_t value = 0;
-      if (c == '=') {
-        // Padding only at the end of the last quantum, at most two.
-        if (i + 4 != symbols.size() || j < 2) return std::nullopt;
-        ++padding;
-      } else {
-        if (padding > 0) return std::nullopt;
-        const std::size_t pos = kBase64Alphabet.find(c);
-        if (pos == std::string_view::npos) return std::nullopt;
-        value = static_cast<std::uint32_t>(pos);
+      if (si == src.size()) {
+        if (j == 0) return result;
+        result.corrupt_at = si - j;  // a final quantum cut short (StdEncoding pads)
+        return result;
       }
-      n = (n << 6) | value;
+      const char in = src[si++];
+      if (const std::size_t value = kBase64Alphabet.find(in); value != std::string_view::npos) {
+        quantum[j] = static_cast<std::uint32_t>(value);
+        continue;
+      }
+      if (newline(in)) {
+        --j;
+        continue;
+      }
+      if (in != '=' || j < 2) {
+        result.corrupt_at = si - 1;  // not a symbol, or padding too early
+        return result;
+      }
+      if (j == 2) {  // "==" expected: the second one, after any newlines
+        while (si < src.size() && newline(src[si])) ++si;
+        if (si == src.size()) {
+          result.corrupt_at = src.size();
+          return result;
+        }
+        if (src[si] != '=') {
+          result.corrupt_at = si - 1;
+          return result;
+        }
+        ++si;
+      }
+      while (si < src.size() && newline(src[si])) ++si;
+      if (si < src.size()) result.corrupt_at = si;  // data after the padding
+      length = j;
+      done = true;
+      break;
     }
-    out.push_back(static_cast<char>((n >> 16) & 0xff));
-    if (padding < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (padding < 1) out.push_back(static_cast<char>(n & 0xff));
+    const std::uint32_t n = quantum[0] << 18 | quantum[1] << 12 | quantum[2] << 6 | quantum[3];
+    result.bytes.push_back(static_cast<char>((n >> 16) & 0xff));
+    if (length >= 3) result.bytes.push_back(static_cast<char>((n >> 8) & 0xff));
+    if (length == 4) result.bytes.push_back(static_cast<char>(n & 0xff));
+    if (done || result.corrupt_at) return result;
   }
-  return out;
+  return result;
 }
 
 void AnnotationReader::warn_unparsable(const std::string& key, const std::string& value,

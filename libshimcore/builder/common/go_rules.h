@@ -43,9 +43,14 @@ std::string comparable(std::string_view path);
 
 // SHA-256 of bytes (the security-policy digest hcsshim passes as SNP launch data).
 std::string sha256(std::string_view bytes);
-// base64.StdEncoding: encode, and a strict decode (padding required; CR and LF ignored as Go does).
+// base64.StdEncoding: encode, and DecodeString (padding required; CR and LF ignored; bits left over before the
+// padding accepted, as StdEncoding is not Strict).
 std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
+struct Base64Decoded {
+  std::string bytes;
+  std::optional<std::size_t> corrupt_at;  // set on failure: the offset Go's CorruptInputError names
+};
+Base64Decoded base64_decode(std::string_view text);
 
 using Annotations = std::map<std::string, std::string>;
 

@@ -155,8 +155,9 @@ LegacyOptions spec_to_options(const AnnotationReader& reader, const Annotations&
 void verify_options(const LegacyOptions& o, const hcs::HostProfile& host) {
   const std::string prefix = "option verification failed: ";
   if (o.enable_deferred_commit && !o.allow_overcommit) {
-    fail(fmt::format("{}EnableDeferredCommit is not supported on physically backed VMs ({} with {} or {})", prefix,
-                     keys::kEnableDeferredCommit, keys::kAllowOvercommit, keys::kFullyPhysicallyBacked));
+    fail(fmt::format("{}EnableDeferredCommit is not supported on physically backed VMs ({} with {}, {} or {})", prefix,
+                     keys::kEnableDeferredCommit, keys::kAllowOvercommit, keys::kFullyPhysicallyBacked,
+                     keys::kSecurityPolicy));
   }
   if (o.vpmem_count > kMaxVpmemCount) {
     fail(fmt::format("{}VPMem device count cannot be greater than {}", prefix, kMaxVpmemCount));
@@ -269,7 +270,7 @@ schema::ComputeSystem make_security_document(const LegacyOptions& o, const std::
 
   schema::IsolationSettings isolation;
   isolation.isolation_type = "SecureNestedPaging";
-  isolation.launch_data = non_zero(security_policy_launch_data(o.security_policy));
+  isolation.launch_data = non_zero(security_policy_launch_data(o.security_policy, ""));
   isolation.hcl_enabled = o.hcl_enabled;
   vm.security_settings = schema::SecuritySettings{std::nullopt, isolation};
 

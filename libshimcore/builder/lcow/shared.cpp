@@ -18,10 +18,13 @@ bool file_exists(const BuildEnvironment& environment, const std::string& path) {
   return environment.file_exists && environment.file_exists(path);
 }
 
-std::string security_policy_launch_data(const std::string& policy) {
-  const auto decoded = base64_decode(policy);
-  if (!decoded) fail("failed to create security policy digest: failed to decode base64 security policy");
-  return base64_encode(sha256(*decoded));
+std::string security_policy_launch_data(const std::string& policy, std::string_view context) {
+  const Base64Decoded decoded = base64_decode(policy);
+  if (decoded.corrupt_at) {
+    fail(fmt::format("{}failed to decode base64 security policy: illegal base64 data at input byte {}", context,
+                     *decoded.corrupt_at));
+  }
+  return base64_encode(sha256(decoded.bytes));
 }
 
 void add_confidential_vsock_ports(hcs::schema::HvSocketSystemConfig& config, const std::vector<std::uint32_t>& extra) {

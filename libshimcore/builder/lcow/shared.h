@@ -44,8 +44,9 @@ inline constexpr const char* kAdminsAndSystemSddl = "D:P(A;;FA;;;SY)(A;;FA;;;BA)
 inline constexpr const char* kEveryoneSddl = "D:P(A;;FA;;;WD)";
 inline constexpr const char* kSecureBootTemplateId = "1734c6e8-3154-4dda-ba5f-a874cc483422";
 
-// The security-policy digest as SNP launch data: base64(sha256(base64-decoded policy)).
-std::string security_policy_launch_data(const std::string& policy);
+// The SNP launch data: base64(sha256(base64-decoded policy)), securitypolicy.NewSecurityPolicyDigest; a bad policy
+// fails with Go's text after `context` (V2 says "failed to create security policy digest: ", V1 nothing).
+std::string security_policy_launch_data(const std::string& policy, std::string_view context);
 
 // The host-level hvsocket rules of a confidential VM: bind for everyone, connect for admins and SYSTEM, on the
 // entropy, log, GCS and bridge vsock ports plus the extra ones.

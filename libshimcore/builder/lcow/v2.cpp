@@ -362,7 +362,8 @@ BuildResult build_v2(const SandboxSpec& spec, const std::optional<RuntimeOptions
 
     schema::IsolationSettings isolation;
     isolation.isolation_type = "SecureNestedPaging";
-    isolation.launch_data = non_zero(security_policy_launch_data(sandbox.confidential->security_policy));
+    isolation.launch_data = non_zero(security_policy_launch_data(sandbox.confidential->security_policy,
+                                                                 "failed to create security policy digest: "));
     isolation.hcl_enabled = reader.get_nullable_bool(keys::kHclEnabled);
     security = schema::SecuritySettings{std::nullopt, isolation};
 
