@@ -46,6 +46,7 @@ OciSpec read_spec(const std::string& id, const fs::path& bundle) {
   }
   try {
     result.membership = oci::pod_membership(spec.value("annotations", json()));
+    oci::require_sandbox_names_itself(result.membership, id);
   } catch (const Error& error) {
     throw make_error(error.kind(), "task {}: {}", id, error.what());
   }

@@ -91,6 +91,12 @@ void read_metadata(std::string_view bytes, PodSandboxConfig& config) {
 
 }  // namespace
 
+void require_sandbox_names_itself(const PodMembership& membership, std::string_view task_id) {
+  if (membership.role != PodRole::Sandbox || membership.sandbox_id == task_id) return;
+  throw make_error(ErrorKind::FailedPrecondition, "expected annotation '{}': '{}' got '{}'", kSandboxIdAnnotation,
+                   task_id, membership.sandbox_id);
+}
+
 std::string_view to_string(PodRole role) noexcept {
   switch (role) {
     case PodRole::Standalone: return "standalone";

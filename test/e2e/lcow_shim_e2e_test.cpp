@@ -369,6 +369,13 @@ TEST_CASE(
     REQUIRE(run.exit_status == 0);
   };
   const std::string idle = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
+  // A sandbox task must be its own pod (hcsshim V1's rule; V2 would leak the pod, spec hazard §I.6).
+  const auto misnamed = e2e.containerd.ctr(
+      {"run", "-d", "--sandbox", "sb1", "--runtime", kShim, "--annotation", "io.kubernetes.cri.container-type=sandbox",
+       "--annotation", "io.kubernetes.cri.sandbox-id=podZ", "--rootfs", e2e.rootfs.string(), "podY", "sh", "-c", idle});
+  CHECK(misnamed.exit_status != 0);
+  CHECK_THAT(misnamed.err, ContainsSubstring("expected annotation 'io.kubernetes.cri.sandbox-id': 'podY' got 'podZ'"));
+  e2e.containerd.ctr({"container", "delete", "podY"});
   run_in("podA", "sandbox", "podA", idle);
   run_in("podB", "sandbox", "podB", idle);
   run_in("a1", "container", "podA", ": a1-marker; " + idle);

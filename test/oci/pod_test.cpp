@@ -106,6 +106,17 @@ TEST_CASE("CRI annotations say whether a task is a pod's sandbox, one of its con
       pod_membership({{"io.kubernetes.cri.container-type", "container"}, {"io.kubernetes.cri.sandbox-id", "p"}});
   CHECK(container.role == PodRole::Container);
   CHECK(container.sandbox_id == "p");
+  // A sandbox task names itself as its pod; containers and standalone tasks are not checked.
+  CHECK_NOTHROW(require_sandbox_names_itself(sandbox, "p"));
+  CHECK_NOTHROW(require_sandbox_names_itself(container, "c1"));
+  CHECK_NOTHROW(require_sandbox_names_itself(pod_membership(nullptr), "t"));
+  try {
+    require_sandbox_names_itself(sandbox, "q");
+    FAIL("accepted");
+  } catch (const shimcore::Error& error) {
+    CHECK(error.kind() == shimcore::ErrorKind::FailedPrecondition);
+    CHECK(std::string(error.what()) == "expected annotation 'io.kubernetes.cri.sandbox-id': 'q' got 'p'");
+  }
   for (const auto& [annotations, text] : std::vector<std::pair<nlohmann::json, std::string>>{
            {{{"io.kubernetes.cri.container-type", "vm"}, {"io.kubernetes.cri.sandbox-id", "p"}},
             "unknown container type"},

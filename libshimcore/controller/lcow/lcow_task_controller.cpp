@@ -519,6 +519,7 @@ class LcowTaskController::Impl {
     task.bundle = request.bundle;
     try {
       task.membership = oci::pod_membership(spec.value("annotations", json()));
+      oci::require_sandbox_names_itself(task.membership, request.id);
     } catch (const Error& error) {
       throw make_error(error.kind(), "task {}: {}", request.id, error.what());
     }

@@ -25,6 +25,9 @@ struct PodMembership {
 // From an OCI spec's `annotations` object (absent or null: Standalone). An unknown container type, a container
 // without a sandbox id or annotations that are not strings are InvalidArgument naming the value.
 PodMembership pod_membership(const nlohmann::json& annotations);
+// A sandbox task must name itself as its pod (hcsshim V1's createPod rule; V2 never checks, and a mismatch leaks the
+// pod, spec §I.6): FailedPrecondition with hcsshim's text otherwise.
+void require_sandbox_names_itself(const PodMembership& membership, std::string_view task_id);
 
 // The parts of a CRI runtime.v1.PodSandboxConfig a shim uses (the message containerd's CRI plugin puts in
 // CreateSandboxRequest.options as Any "runtime.v1.PodSandboxConfig").
