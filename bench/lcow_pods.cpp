@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     require_ok(containerd.ctr(run_args(rootfs, "idle-pod", shim, true)), "idle pod");
     std::this_thread::sleep_for(1s);
     const auto shims = containerd.shim_daemons(shim);
-    const auto agents = shimcore::testing::pids_with_cmdline({"shimcore-gcs", scratch()});
+    const auto agents = shimcore::testing::guest_agents_under(scratch());
     if (shims.size() != 1 || agents.size() != 1) throw std::runtime_error("expected one shim and one guest agent");
     const long shim_rss = rss_kib(shims.front().pid);
     const long agent_rss = rss_kib(agents.front());

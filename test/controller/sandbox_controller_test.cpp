@@ -54,8 +54,8 @@ struct Fixture {
     options.runtime_dir = dir.path / "records";
     client = shimcore::hcs::make_emulator_client(options);
     tasks = std::make_unique<ProcessTaskController>(*client, events);
-    sandbox =
-        std::make_unique<PauseSandboxController>(*client, *tasks, std::move(pause), SandboxPlatform{"linux", "amd64", ""});
+    sandbox = std::make_unique<PauseSandboxController>(*client, *tasks, std::move(pause),
+                                                       SandboxPlatform{"linux", "amd64", ""});
     fs::create_directories(bundle);
   }
   ~Fixture() {
@@ -225,8 +225,11 @@ TEST_CASE("tasks join the served pod by its CRI annotations; stopping the pod st
                                 {"io.kubernetes.cri.sandbox-id", "pod7"}};
   require_error(ErrorKind::NotFound, "sandbox pod7 not found", [&] { f.tasks->create(f.task("c3", stranger)); });
   const nlohmann::json second_pod{{"io.kubernetes.cri.container-type", "sandbox"},
-                                  {"io.kubernetes.cri.sandbox-id", "pod8"}};
+                                  {"io.kubernetes.cri.sandbox-id", "p8"}};
   require_error(ErrorKind::AlreadyExists, "serves sandbox pod1", [&] { f.tasks->create(f.task("p8", second_pod)); });
+  // A sandbox task that names another pod than itself (hcsshim V1's check; spec hazard I.6).
+  require_error(ErrorKind::FailedPrecondition, "expected annotation 'io.kubernetes.cri.sandbox-id': 'p9' got 'p8'",
+                [&] { f.tasks->create(f.task("p9", second_pod)); });
   const nlohmann::json odd{{"io.kubernetes.cri.container-type", "podlet"}, {"io.kubernetes.cri.sandbox-id", "pod1"}};
   require_error(ErrorKind::InvalidArgument, "unknown container type \"podlet\"",
                 [&] { f.tasks->create(f.task("c4", odd)); });
@@ -284,7 +287,10 @@ TEST_CASE("without a served sandbox, a sandbox task holds its pod and goes last"
   f.tasks->start("p", "");
   f.tasks->create(f.task("m", member));
   f.tasks->start("m", "");
-  require_error(ErrorKind::AlreadyExists, "already holds sandbox p", [&] { f.tasks->create(f.task("q", pause)); });
+  const nlohmann::json other_pause{{"io.kubernetes.cri.container-type", "sandbox"},
+                                   {"io.kubernetes.cri.sandbox-id", "q"}};
+  require_error(ErrorKind::AlreadyExists, "already holds sandbox p",
+                [&] { f.tasks->create(f.task("q", other_pause)); });
   f.tasks->kill("p", "", 9, true);  // kill-all of the sandbox task reaches the pod's containers
   CHECK(eventually([&] { return f.events.exit_of("p") && f.events.exit_of("m"); }));
   require_error(ErrorKind::FailedPrecondition, "container m of the pod still exists",

@@ -102,7 +102,7 @@ int run_demo(const fs::path& shim) {
   run_in_pod(containerd, shim, rootfs, "b-job", "container", "pod-b", kIdle);
   print_tasks(containerd);
   const auto daemons = containerd.shim_daemons(shim);
-  const auto agents = pids_with_cmdline({"shimcore-gcs", scratch});
+  const auto agents = guest_agents_under(scratch);
   std::cout << "shim processes: " << daemons.size() << ", guest agents (utility VMs): " << agents.size() << "\n";
   for (const char* id : {"pod-a", "a-web", "pod-b", "b-job"}) {
     std::cout << "  " << id << " is served at " << containerd.task_shim_address(id) << "\n";
@@ -133,7 +133,7 @@ int run_demo(const fs::path& shim) {
   }
   std::cout << "Controller.Wait: exited at " << exited_at.seconds() << " (Unix time)"
             << "; shim processes left: " << containerd.shim_daemons(shim).size()
-            << ", guest agents left: " << pids_with_cmdline({"shimcore-gcs", scratch}).size() << "\n";
+            << ", guest agents left: " << guest_agents_under(scratch).size() << "\n";
   return containerd.shim_daemons(shim).empty() ? 0 : 1;
 }
 

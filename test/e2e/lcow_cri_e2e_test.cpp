@@ -66,9 +66,7 @@ struct LcowCriE2E {
   }
 
   // Guest agents (emulated VMs) of this test's emulator.
-  std::size_t guest_agents() const {
-    return shimcore::testing::pids_with_cmdline({"shimcore-gcs", scratch.string()}).size();
-  }
+  std::size_t guest_agents() const { return shimcore::testing::guest_agents_under(scratch.string()).size(); }
 };
 
 }  // namespace

@@ -83,7 +83,7 @@ struct E2E {
 
 // Guest agents (emulated VMs) of this test's emulator.
 std::size_t guest_agents_under(const std::string& folder) {
-  return shimcore::testing::pids_with_cmdline({"shimcore-gcs", folder}).size();
+  return shimcore::testing::guest_agents_under(folder).size();
 }
 
 }  // namespace
@@ -169,7 +169,7 @@ TEST_CASE("lcow: the guest agent killed under a running task: the task exits 255
   }));
   // The VM dies: every process of the guest goes with its init.
   std::size_t killed = 0;
-  for (const pid_t pid : shimcore::testing::pids_with_cmdline({"shimcore-gcs", scratch()})) {
+  for (const pid_t pid : shimcore::testing::guest_agents_under(scratch())) {
     killed += ::kill(pid, SIGKILL) == 0 ? 1 : 0;
   }
   REQUIRE(killed == 1);

@@ -464,7 +464,7 @@ TEST_CASE("guest: a CRI pod's containers share its network, IPC and UTS namespac
     CHECK(s1[i] != p1[i]);
     CHECK(s1[i] != q1[i]);
   }
-  CHECK(p1[3] != p2[3]);  // pid
+  // (Pid namespaces are not compared: each init has exited, and a freed namespace's inode number is reused.)
   CHECK(p1[0] != fs::read_symlink("/proc/self/ns/net").string());
 
   // The pod's namespaces outlive its first container, not its last.

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,30 @@ inline std::vector<pid_t> pids_with_cmdline(std::initializer_list<std::string> n
     if (all) pids.push_back(std::stoi(name));
   }
   return pids;
+}
+
+// The parent of `pid` (from /proc/<pid>/stat), or 0 when it is gone.
+inline pid_t parent_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string state;
+  pid_t parent = 0;
+  fields >> state >> parent;
+  return parent;
+}
+
+// The guest agents (emulated utility VMs) whose command line names `folder`: an agent's child that has forked but
+// not yet exec'd runc still shows the agent's command line, so processes whose parent is an agent do not count.
+inline std::vector<pid_t> guest_agents_under(const std::string& folder) {
+  const std::vector<pid_t> candidates = pids_with_cmdline({"shimcore-gcs", folder});
+  std::vector<pid_t> agents;
+  for (const pid_t pid : candidates) {
+    if (std::find(candidates.begin(), candidates.end(), parent_of(pid)) == candidates.end()) agents.push_back(pid);
+  }
+  return agents;
 }
 
 // `ctr run -d` of task `id` (`sh -c` looping on sleep) through `shim` on `rootfs`, then waits until it is the only
