@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
 #include "shimcore/shim/runtime_options.h"
+#include "shimcore/transport/grpc_server.h"
 #include "shimcore/transport/long_calls.h"
 #include "shimcore/transport/ttrpc_server.h"
 #if SHIMCORE_HAS_LCOW
@@ -197,8 +199,19 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     server.listen(flags.socket);
     server.start();
     log(LogLevel::Info, "serving", {{"address", flags.socket}, {"kind", kind.id}});
+    // On request, ShimDiag alone also over gRPC beside the ttrpc socket (`shimdiag --grpc`); containerd never uses it.
+    std::optional<transport::GrpcServer> diag_grpc;
+    if (const char* wanted = std::getenv("SHIMCORE_DIAG_GRPC"); wanted != nullptr && std::string(wanted) == "1") {
+      auto diag_registry = std::make_shared<transport::ServiceRegistry>();
+      service::register_shimdiag_service(*diag_registry, tasks, *diagnostics, long_calls);
+      diag_grpc.emplace(diag_registry);
+      diag_grpc->listen(flags.socket + ".grpc");
+      diag_grpc->start();
+      log(LogLevel::Info, "serving ShimDiag over gRPC", {{"address", flags.socket + ".grpc"}});
+    }
     latch.wait();
     stopping = true;
+    if (diag_grpc) diag_grpc->shutdown(std::chrono::seconds(1));
     const bool drained = server.shutdown(std::chrono::seconds(2));
     long_calls.close();  // their calls were cancelled with the connections; this joins their threads
     if (!drained) {
