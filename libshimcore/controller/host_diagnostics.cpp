@@ -112,7 +112,7 @@ class HostDiagnostics final : public Diagnostics {
   std::int32_t exec(const DiagExecRequest& request, std::stop_token stop) override {
     return exec_in_host(request, stop);
   }
-  std::string stacks() override { return shim_thread_dump(); }
+  DiagStacks stacks() override { return {shim_thread_dump(), {}}; }
   void share(const std::string&, const std::string&, bool) override {
     throw make_error(ErrorKind::Unimplemented,
                      "DiagShare: a process-isolated sandbox has no utility VM to share a host path into");

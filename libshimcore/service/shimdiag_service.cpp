@@ -43,7 +43,9 @@ void register_shimdiag_service(transport::ServiceRegistry& registry, controller:
   service.add_blocking<diag::StacksRequest, diag::StacksResponse>(
       "DiagStacks", [kind](const CallContext&, const diag::StacksRequest&) {
         diag::StacksResponse response;
-        response.set_stacks(kind->stacks());
+        controller::DiagStacks stacks = kind->stacks();
+        response.set_stacks(std::move(stacks.shim));
+        response.set_guest_stacks(std::move(stacks.guest));
         return response;
       });
   service.add_blocking<diag::TasksRequest, diag::TasksResponse>(

@@ -126,6 +126,9 @@ void scan_sockets(const fs::path& dir, std::vector<ShimEntry>& entries,
   std::sort(sockets.begin(), sockets.end());
   for (const fs::path& socket : sockets) {
     if (known.contains(socket.string())) continue;
+    // A shim's ShimDiag gRPC socket (SHIMCORE_DIAG_GRPC) belongs to the shim beside it.
+    const std::string name = socket.string();
+    if (name.ends_with(".grpc") && known.contains(name.substr(0, name.size() - 5))) continue;
     ShimEntry entry;
     entry.address = "unix://" + socket.string();
     entry.protocol = "ttrpc";

@@ -113,7 +113,8 @@ Prints the shim's threads (DiagStacks) and, for a shim with a utility VM, the gu
 Prints the tasks the shim holds (DiagTasks) as a table.
 
 options:
-  --execs   one row per process of each task (the init process is "init"), with its state
+  --execs   one row per exec process of each task, with its state ("-" for a task without execs; the
+            task's own init process is the task)
 )"},
     {"share", R"(usage: shimdiag share [--ro] <shim> <host-path> <uvm-path>
 
@@ -362,15 +363,19 @@ class OutputRelay {
   std::jthread thread_;
 };
 
-// Our stdin towards the process's stdin FIFO, until our stdin ends or the call returns.
+// Our stdin towards the process's stdin FIFO, until our stdin ends or the call returns. The writer end is opened
+// blocking, which returns once the shim opens the reader; a blocked writer already counts as one, so the process never
+// reads a premature end, and nothing written is lost with a FIFO nobody holds yet.
 class InputRelay {
  public:
-  explicit InputRelay(const std::string& path) : fifo_(open_fifo(path, O_RDWR)) {
+  explicit InputRelay(std::string path) : path_(std::move(path)) {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw make_error(ErrorKind::Internal, "pipe: {}", std::strerror(errno));
     stop_read_ = Fd(pipe_fds[0]);
     stop_write_ = Fd(pipe_fds[1]);
     thread_ = std::jthread([this] {
+      Fd fifo(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
+      if (fifo.get() < 0) return;
       char buffer[8192];
       for (;;) {
         pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
@@ -381,19 +386,22 @@ class InputRelay {
         if (fds[1].revents != 0) break;
         const ssize_t got = ::read(STDIN_FILENO, buffer, sizeof buffer);
         if (got < 0 && errno == EINTR) continue;
-        if (got <= 0 || !write_all(fifo_.get(), buffer, static_cast<std::size_t>(got))) break;
+        if (got <= 0 || !write_all(fifo.get(), buffer, static_cast<std::size_t>(got))) break;
       }
-      fifo_.reset();  // the process reads end of input
-    });
+    });  // the FIFO closes as the thread ends: the process reads end of input
   }
   ~InputRelay() {
     const char stop = 1;
     (void)!::write(stop_write_.get(), &stop, 1);
+    // A shim that never opened the FIFO (the call failed) leaves the writer's open blocked: a reader releases it.
+    const Fd release(::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (thread_.joinable()) thread_.join();
   }
+  InputRelay(const InputRelay&) = delete;
+  InputRelay& operator=(const InputRelay&) = delete;
 
  private:
-  Fd fifo_;
+  std::string path_;
   Fd stop_read_, stop_write_;
   std::jthread thread_;
 };
@@ -480,7 +488,7 @@ int run_stacks(const Globals& globals, const std::vector<std::string>& args) {
   std::cout << stacks.stacks();
   if (!stacks.stacks().empty() && !stacks.stacks().ends_with('\n')) std::cout << "\n";
   if (!stacks.guest_stacks().empty()) {
-    std::cout << "\n=== guest ===\n" << stacks.guest_stacks();
+    std::cout << "\n" << stacks.guest_stacks();
     if (!stacks.guest_stacks().ends_with('\n')) std::cout << "\n";
   }
   return 0;
@@ -500,8 +508,8 @@ int run_tasks(const Globals& globals, const std::vector<std::string>& args) {
       rows.push_back({task.id()});
       continue;
     }
-    for (const auto& exec : task.execs())
-      rows.push_back({task.id(), exec.id().empty() ? "init" : exec.id(), exec.state()});
+    if (task.execs().empty()) rows.push_back({task.id(), "-", "-"});
+    for (const auto& exec : task.execs()) rows.push_back({task.id(), exec.id(), exec.state()});
   }
   print_table(rows);
   return 0;

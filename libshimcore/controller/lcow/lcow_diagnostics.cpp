@@ -76,19 +76,19 @@ class LcowDiagnostics final : public Diagnostics {
     return static_cast<std::int32_t>(code);
   }
 
-  std::string stacks() override {
-    std::string dump = "=== shim (pid " + std::to_string(::getpid()) + ") ===\n" + shim_thread_dump();
+  DiagStacks stacks() override {
+    DiagStacks dump{"=== shim (pid " + std::to_string(::getpid()) + ") ===\n" + shim_thread_dump(), {}};
     UtilityVm* vm = tasks_.vm();
     if (vm == nullptr || vm->state() != VmState::Running) {
-      dump += "=== guest ===\nno guest stacks: the utility VM is " +
-              std::string(vm == nullptr ? "not created" : to_string(vm->state())) + "\n";
+      dump.guest = "no guest stacks: the utility VM is " +
+                   std::string(vm == nullptr ? "not created" : to_string(vm->state())) + "\n";
       return dump;
     }
     try {
-      dump += "=== guest (" + vm->id() + ") ===\n" + vm->guest().dump_stacks(kGuestStacksTimeout);
+      dump.guest = "=== guest (" + vm->id() + ") ===\n" + vm->guest().dump_stacks(kGuestStacksTimeout);
     } catch (const Error& error) {
       // Stacks are for diagnosing a stuck shim: what the shim knows is still worth returning.
-      dump += fmt::format("=== guest ===\nno guest stacks: {}\n", error.what());
+      dump.guest = fmt::format("no guest stacks: {}\n", error.what());
     }
     return dump;
   }

@@ -20,6 +20,12 @@ struct DiagExecRequest {
   Stdio stdio;
 };
 
+// DiagStacks' answer: the shim's threads, and the guest agent's stacks for a VM kind (its own field, as hcsshim's).
+struct DiagStacks {
+  std::string shim;
+  std::string guest;  // empty for a kind without a utility VM
+};
+
 class Diagnostics {
  public:
   virtual ~Diagnostics() = default;
@@ -28,8 +34,8 @@ class Diagnostics {
   // Error(Canceled). InvalidArgument for no args or a bad workdir, NotFound for a missing program or stdio path,
   // FailedPrecondition when the kind cannot run it now (no VM running, a terminal it cannot lend).
   virtual std::int32_t exec(const DiagExecRequest& request, std::stop_token stop) = 0;
-  // The shim's threads and, for a VM kind, the guest agent's stacks.
-  virtual std::string stacks() = 0;
+  // The shim's threads and, for a VM kind, the guest agent's stacks (or why there are none).
+  virtual DiagStacks stacks() = 0;
   // Shares `host_path` (a directory) into the utility VM at `uvm_path`, read-only when asked, until the VM shuts
   // down. Unimplemented for a kind without a utility VM.
   virtual void share(const std::string& host_path, const std::string& uvm_path, bool read_only) = 0;
