@@ -59,6 +59,17 @@ struct StartedShim {
     address = nlohmann::json::parse(started.out)["address"].get<std::string>();
     client = std::make_unique<shimcore::transport::TtrpcClient>(address);
   }
+  // A test that leaves its pod running must not leave the shim (and its pause process) behind: SIGTERM ends both.
+  ~StartedShim() {
+    if (!client) return;
+    try {
+      const auto pid = client->call<diag::PidResponse>(kDiagService, "DiagPid", diag::PidRequest(), kFiveSeconds).pid();
+      if (pid > 0 && ::kill(pid, SIGTERM) == 0) {
+        shimcore::testing::eventually([&] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(10));
+      }
+    } catch (const std::exception&) {  // already gone
+    }
+  }
   shimcore::testing::ProcessResult run(const std::string& action) const {
     std::vector<std::string> args{
         shim(),      "-namespace", "k8s.io", "-address", (dir.path / "c.sock").string(), "-publish-binary",

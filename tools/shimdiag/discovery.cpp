@@ -157,7 +157,9 @@ DiscoveryOptions default_discovery() {
 }
 
 std::string kind_of_runtime(const std::string& runtime) {
-  std::string name = fs::path(runtime).filename().string();
+  // Either separator: containerd on Windows records C:\...\containerd-shim-<kind>-v2.exe.
+  std::string name =
+      runtime.substr(runtime.find_last_of("/\\") == std::string::npos ? 0 : runtime.find_last_of("/\\") + 1);
   if (name.ends_with(".exe")) name.resize(name.size() - 4);
   const std::string shim_prefix = "containerd-shim-", shim_suffix = "-v2";
   if (name.starts_with(shim_prefix) && name.ends_with(shim_suffix) &&
