@@ -206,7 +206,7 @@ Agent::Agent(AgentOptions options, Reaper& reaper, Transport& transport, std::un
       reaper_(reaper),
       transport_(transport),
       shares_(std::move(shares)),
-      pod_namespaces_(options_.root + "/pods") {
+      pod_namespaces_(options_.root + "/podns") {
   fs::create_directories(options_.root + "/runc");
 }
 

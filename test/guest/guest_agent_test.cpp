@@ -444,8 +444,8 @@ TEST_CASE("guest: a CRI pod's containers share its network, IPC and UTS namespac
   host.create_container("s1", print_namespaces);
   // The spec runc got joins the pod's ns files; a container of no pod asks for new namespaces.
   const json p2_spec = json::parse(std::ifstream(host.gcs_root() + "/c/p2/config.json"));
-  CHECK(p2_spec["linux"]["namespaces"][4]["path"] == host.gcs_root() + "/pods/podx/net");
-  CHECK(p2_spec["linux"]["namespaces"][1]["path"] == host.gcs_root() + "/pods/podx/ipc");
+  CHECK(p2_spec["linux"]["namespaces"][4]["path"] == host.gcs_root() + "/podns/podx/net");
+  CHECK(p2_spec["linux"]["namespaces"][1]["path"] == host.gcs_root() + "/podns/podx/ipc");
   CHECK_FALSE(p2_spec["linux"]["namespaces"][0].contains("path"));  // pid: each container its own
 
   const auto lines = [&](const std::string& id) {
@@ -469,13 +469,13 @@ TEST_CASE("guest: a CRI pod's containers share its network, IPC and UTS namespac
 
   // The pod's namespaces outlive its first container, not its last.
   CHECK(host.call(gcs::Rpc::DeleteContainerState, base("p1"))["Result"] == 0);
-  CHECK(fs::exists(host.gcs_root() + "/pods/podx/net"));
+  CHECK(fs::exists(host.gcs_root() + "/podns/podx/net"));
   CHECK(host.call(gcs::Rpc::DeleteContainerState, base("p2"))["Result"] == 0);
-  CHECK_FALSE(fs::exists(host.gcs_root() + "/pods/podx"));
-  CHECK(fs::exists(host.gcs_root() + "/pods/pody/net"));
+  CHECK_FALSE(fs::exists(host.gcs_root() + "/podns/podx"));
+  CHECK(fs::exists(host.gcs_root() + "/podns/pody/net"));
   CHECK(host.call(gcs::Rpc::DeleteContainerState, base("q1"))["Result"] == 0);
   CHECK(host.call(gcs::Rpc::DeleteContainerState, base("s1"))["Result"] == 0);
-  CHECK_FALSE(fs::exists(host.gcs_root() + "/pods/pody"));
+  CHECK_FALSE(fs::exists(host.gcs_root() + "/podns/pody"));
 
   // A sandbox id that is no file name is refused before anything is made.
   const json bad = host.call(
@@ -490,5 +490,5 @@ TEST_CASE("guest: a CRI pod's containers share its network, IPC and UTS namespac
             .dump()}});
   CHECK(bad["Result"] == hr(we::kInvalidArgument));
   CHECK_THAT(bad.value("ErrorMessage", ""), ContainsSubstring("io.kubernetes.cri.sandbox-id"));
-  CHECK_FALSE(fs::exists(host.gcs_root() + "/pods/escape"));
+  CHECK_FALSE(fs::exists(host.gcs_root() + "/podns/escape"));
 }
