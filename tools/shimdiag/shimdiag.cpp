@@ -63,8 +63,9 @@ shim serves, or an address (unix:///path, /path, \\.\pipe\name).
 global options:
   -h, --help             this text; `shimdiag <command> --help` for a command's
   --timeout DURATION     bound on each call (default 10s; exec: none unless given), e.g. 500ms, 30s, 2m
-  --grpc                 call the shim's gRPC endpoint (<address>.grpc, served when the shim runs with
-                         SHIMCORE_DIAG_GRPC=1) instead of ttrpc; a shim whose bootstrap says grpc uses it anyway
+  --grpc                 call over gRPC instead of ttrpc: a shim found by name at <address>.grpc (served when
+                         it runs with SHIMCORE_DIAG_GRPC=1), an address as given; a shim whose bootstrap says
+                         grpc is called over gRPC anyway
   --state DIR            containerd state folder to search (repeatable; default /run/containerd)
   --socket-dir DIR       shim socket folder to search (repeatable; default $SHIMCORE_SOCKET_DIR or
                          /run/shimcore/s, and /run/containerd/s)
