@@ -184,6 +184,7 @@ PrivateContainerd::PrivateContainerd(const std::vector<fs::path>& extra_path, co
   if (cri_) install_cri_files();
   write_config((dir_ / "root").string());
   std::string path;
+  if (cri_) path += (dir_ / "shim").string() + ":";  // the wrapper, found by the drop-in's runtime_type
   for (const fs::path& extra : extra_path) path += extra.string() + ":";
   path += bin.string() + ":" + (std::getenv("PATH") != nullptr ? std::getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin");
   daemon_.emplace(
@@ -229,8 +230,11 @@ void PrivateContainerd::write_config(const std::string& root) const {
   // Contract §6.6. Pods must use their own network namespace: host-network pods with sandboxer = 'shim' crash
   // containerd 2.1.9 (contract §4.4), so CNI (the stub) is part of the setup. apparmor is off because the shim runs
   // emulated Windows containers and does not apply the profile CRI would otherwise install with apparmor_parser.
-  const std::string runtime = "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes." + cri_->runtime_name + "]";
+  const fs::path drop_in = cri_->drop_in.empty() ? fs::path(SHIMCORE_DROP_IN) : cri_->drop_in;
+  fs::create_directories(dir_ / "conf.d");
+  fs::copy_file(drop_in, dir_ / "conf.d" / "shimcore.toml", fs::copy_options::overwrite_existing);
   config << "version = 3\n"
+         << "imports = [" << toml_literal(dir_ / "conf.d" / "shimcore.toml") << "]\n"
          << "root = '" << root << "'\n"
          << "state = '" << state_dir().string() << "'\n"
          << "disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.btrfs', "
@@ -253,10 +257,6 @@ void PrivateContainerd::write_config(const std::string& root) const {
          << "  default_runtime_name = 'runc'\n"
          << "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n"
          << "  runtime_type = 'io.containerd.runc.v2'\n"
-         << runtime << "\n"
-         << "  runtime_type = " << toml_literal(dir_ / "shim" / cri_->shim_binary.filename()) << "\n"
-         << "  sandboxer = 'shim'\n"
-         << "  snapshotter = 'native'\n"
          << "[plugins.'io.containerd.grpc.v1.cri']\n"
          << "  stream_server_address = '127.0.0.1'\n"
          << "  stream_server_port = '0'\n";

@@ -42,13 +42,16 @@ class BackgroundProcess {
 };
 
 // The CRI setup of a PrivateContainerd (contract §6.6): CRI plugins on, native snapshotter, pod netns under the state
-// folder, the stub CNI plugin "testnet" (test/support/cni), and one runtime handler served by `shim_binary` with
-// `sandboxer = 'shim'` and no options table (contract §4.4: an options table breaks the pod's containers).
+// folder, the stub CNI plugin "testnet" (test/support/cni), and the runtime handlers of the shipped drop-in
+// conf.d/shimcore.toml (`lcow`, `wcow`, `process`: sandboxer 'shim', no options table), imported as it is, so the
+// documented configuration is the tested one.
 struct CriConfig {
-  // Our shim executable (absolute). containerd runs it through a small wrapper script that records every invocation
-  // (`start`, `delete`, with their flags) in shim_invocations() and then execs it, so the daemon is the shim itself.
+  // Our shim executable (absolute). containerd finds it by its runtime_type (io.containerd.<kind>.v2) on its PATH as
+  // a small wrapper script that records every invocation (`start`, `delete`, with their flags) in shim_invocations()
+  // and then execs it, so the daemon is the shim itself.
   std::filesystem::path shim_binary;
-  std::string runtime_name = "process";
+  std::string runtime_name = "process";  // the handler, one of the drop-in's
+  std::filesystem::path drop_in = {};    // empty: the source tree's conf.d/shimcore.toml
 };
 
 // A running shim daemon (`… serve`) started for this containerd.
