@@ -147,6 +147,10 @@ std::string usage(const SandboxKind& kind) {
     text += fmt::format("  {:<24}{}\n", left, flag.help);
   }
   text += fmt::format("  {:<24}{}\n", "-h, -help", "show this help and exit");
+  text +=
+      "\n"
+      "Getting started (install, the containerd drop-in conf.d/shimcore.toml, a first pod): docs/getting-started.md,\n"
+      "installed as <prefix>/share/doc/shimcore/getting-started.md.\n";
   return text;
 }
 

@@ -76,6 +76,8 @@ TEST_CASE("flag -h lists every flag containerd passes", "[shim][cli]") {
       CHECK_THAT(result.out, ContainsSubstring(flag));
     }
     CHECK_THAT(result.out, ContainsSubstring(std::string(kind->runtime_type)));
+    CHECK_THAT(result.out, ContainsSubstring("share/doc/shimcore/getting-started.md"));
+    CHECK(std::filesystem::exists(std::filesystem::path(SHIMCORE_SOURCE_DIR) / "docs" / "getting-started.md"));
   }
 }
 
