@@ -151,6 +151,9 @@ TEST_CASE("shimdiag lists, inspects and runs processes in real shims; its errors
   CHECK(ran.out == "out\n");
   CHECK(ran.err == "err\n");
   CHECK(ran.exit_status == 7);
+  const ProcessResult in_tmp = e2e.shimdiag({"exec", "-w", "/tmp", "t1", "pwd"});
+  CHECK(in_tmp.out == "/tmp\n");
+  CHECK(e2e.shimdiag({"exec", "--workdir", "/proc", "t1", "pwd"}).out == "/proc\n");
   const ProcessResult piped = e2e.shimdiag({"exec", "--stdin", "t1", "sh", "-c", "tr a-z A-Z"}, "hello\n");
   CHECK(piped.out == "HELLO\n");
   CHECK(piped.exit_status == 0);

@@ -181,13 +181,14 @@ po::variables_map parse_command(const std::string& command, const po::options_de
     }
     if (arg.size() > 1 && arg[0] == '-') {
       option_args.push_back(arg);
-      // An option that takes a value as the next word.
-      const std::string name = arg.substr(arg.find_first_not_of('-'));
-      const auto* found = options.find_nothrow(name, false);
-      if (found != nullptr && found->semantic()->max_tokens() > 0 && arg.find('=') == std::string::npos &&
-          i + 1 < args.size()) {
-        option_args.push_back(args[++i]);
+      // An option that takes a value as the next word: --long or its one-letter -x form.
+      bool takes_value = false;
+      for (const auto& option : options.options()) {
+        const bool named = arg == "--" + option->long_name() ||
+                           arg == option->canonical_display_name(po::command_line_style::allow_dash_for_short);
+        takes_value = takes_value || (named && option->semantic()->max_tokens() > 0);
       }
+      if (takes_value && i + 1 < args.size()) option_args.push_back(args[++i]);
       continue;
     }
     if (stop_at_first_positional) break;
