@@ -105,6 +105,32 @@ TEST_CASE("Task.Kill keeps the process handle it signals alive while an exit and
   CHECK(f.gates.late().empty());
 }
 
+TEST_CASE("Task.Kill of a task being deleted is NotFound, as containerd's CRI expects of a finished task",
+          "[task][race]") {
+  Fixture f;
+  f.tasks->create(f.task("t1"));
+  const std::uint32_t pid = f.tasks->start("t1", "");
+  REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
+  REQUIRE(eventually([&] { return f.tasks->state("t1", "").state == ProcessState::Stopped; }));
+  // Delete holds at the system's terminate: the task is being deleted, not yet gone.
+  Barrier barrier("terminate:t1");
+  f.gates.before = std::ref(barrier);
+  auto removed = std::async(std::launch::async, [&] { f.tasks->remove("t1", ""); });
+  barrier.reached.get_future().wait();
+  // CRI's StopPodSandbox kills every container it knows; one already deleting must read as finished. Before, this
+  // was FailedPrecondition "it is deleted" and StopPodSandbox failed.
+  try {
+    f.tasks->kill("t1", "", SIGKILL, false);
+    FAIL("killed");
+  } catch (const shimcore::Error& error) {
+    CHECK(error.kind() == shimcore::ErrorKind::NotFound);
+    CHECK_THAT(error.what(), Catch::Matchers::ContainsSubstring("already finished"));
+  }
+  barrier.release.open();
+  removed.get();
+  CHECK(f.tasks->task_count() == 0);
+}
+
 TEST_CASE("PingSandbox keeps the system handle it queries alive while ShutdownSandbox drops it", "[sandbox][race]") {
   Fixture f;
   f.start_pod();

@@ -19,8 +19,9 @@ namespace shimcore::testing {
 
 // What the wrapped handles share with the test.
 struct HcsGates {
-  // Called before Process::signal ("signal:<system id>") and ComputeSystem::properties ("properties:<system id>"),
-  // on the caller's thread. A test blocks here to open a window for a concurrent teardown.
+  // Called before Process::signal ("signal:<system id>"), ComputeSystem::properties ("properties:<system id>") and
+  // ComputeSystem::terminate ("terminate:<system id>"), on the caller's thread. A test blocks here to open a window for
+  // a concurrent teardown.
   std::function<void(const std::string& call)> before;
   // An HRESULT that Process::signal throws for the named system instead of signalling.
   std::mutex mutex;
@@ -88,6 +89,11 @@ class GatedSystem final : public ForwardingSystem {
   GatedSystem(std::unique_ptr<hcs::ComputeSystem> inner, HcsGates& gates)
       : ForwardingSystem(std::move(inner)), gates_(gates) {}
   ~GatedSystem() override { alive_->store(false); }
+
+  void terminate() override {
+    if (gates_.before) gates_.before("terminate:" + id());
+    ForwardingSystem::terminate();
+  }
 
   nlohmann::json properties(const nlohmann::json& query) override {
     const AliveFlag alive = alive_;

@@ -322,7 +322,9 @@ class LcowTaskController::Impl {
     std::vector<std::shared_ptr<gcs::GuestProcess>> targets;
     {
       const std::lock_guard lock(table_.mutex());
-      if (process->state == ProcessState::Stopped) {
+      // Finished, or finished and being deleted (containerd's CRI kills what it may have deleted already): NotFound,
+      // which containerd takes as "nothing left to kill".
+      if (process->state == ProcessState::Stopped || process->state == ProcessState::Deleted) {
         throw make_error(ErrorKind::NotFound, "process {}{}{} already finished", id, exec_id.empty() ? "" : "/",
                          exec_id);
       }
