@@ -7,12 +7,15 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "shimcore/errdefs.h"
 #include "shimcore/io/stdio_relay.h"
@@ -98,6 +101,10 @@ struct TaskEntry {
   bool mounted_rootfs = false;
   std::unique_ptr<hcs::ComputeSystem> system;
   std::map<std::string, std::shared_ptr<ProcessEntry>> processes;  // "" = init
+  // When the init exits, the container is stopped on this thread, and its execs end with it: hcsshim's waitInitExit
+  // closes the task then. teardown joins it (under the table's lock it takes it) before the system handle goes.
+  bool torn_down = false;
+  std::jthread init_exit_stop;
 };
 
 }  // namespace
@@ -282,6 +289,21 @@ class ProcessTaskController::Impl {
 
   ExitStatus remove(const std::string& id, const std::string& exec_id) {
     const auto [task, process] = table_.find(id, exec_id);
+    if (exec_id.empty()) {
+      // An exited init stops its container: the execs' exits may still be on their way (bounded wait).
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        {
+          const std::lock_guard lock(table_.mutex());
+          if (process->state != ProcessState::Stopped ||
+              std::none_of(task->processes.begin(), task->processes.end(), [](const auto& entry) {
+                return !entry.first.empty() && entry.second->state == ProcessState::Running;
+              })) {
+            break;
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
     ExitStatus exit;
     {
       const std::lock_guard lock(table_.mutex());
@@ -478,9 +500,32 @@ class ProcessTaskController::Impl {
     for (auto& waiter : waiters) waiter(exit);
     shim::log(shim::LogLevel::Info, "process exited",
               {{"task", id}, {"exec", exec_id}, {"status", std::to_string(exit.exit_status)}});
+    if (exec_id.empty()) {
+      // Not on this HCS thread: terminating a system from its own notification is not safe.
+      const std::lock_guard lock(table_.mutex());
+      if (!task->torn_down && task->system) {
+        task->init_exit_stop = std::jthread([system = task->system.get(), id] {
+          try {
+            system->terminate();
+          } catch (const hcs::HcsError& error) {
+            if (!error.already_stopped()) {
+              shim::log(shim::LogLevel::Warn, "stopping the container after its init exited failed",
+                        {{"task", id}, {"error", error.what()}});
+            }
+          }
+        });
+      }
+    }
   }
 
   void teardown(TaskEntry& task) {
+    std::jthread init_exit_stop;
+    {
+      const std::lock_guard lock(table_.mutex());
+      task.torn_down = true;
+      init_exit_stop = std::move(task.init_exit_stop);
+    }
+    if (init_exit_stop.joinable()) init_exit_stop.join();
     if (task.system) {
       try {
         task.system->terminate();

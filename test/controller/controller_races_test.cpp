@@ -131,6 +131,22 @@ TEST_CASE("Task.Kill of a task being deleted is NotFound, as containerd's CRI ex
   CHECK(f.tasks->task_count() == 0);
 }
 
+TEST_CASE("an init that exits stops its container: its execs end too and the task can be deleted", "[task]") {
+  Fixture f;
+  f.tasks->create(f.task("t1"));
+  const std::uint32_t pid = f.tasks->start("t1", "");
+  f.tasks->exec({"t1", "e1", {}, {{"args", {"/bin/sleep", "1000"}}, {"cwd", "/"}}});
+  f.tasks->start("t1", "e1");
+  REQUIRE(f.tasks->state("t1", "e1").state == ProcessState::Running);
+  REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
+  // hcsshim's waitInitExit closes the task: the container goes, and the exec with it. Before, the exec ran on and
+  // containerd's delete of the task failed with "exec e1 is running".
+  CHECK(eventually([&] { return f.tasks->state("t1", "e1").state == ProcessState::Stopped; }));
+  f.tasks->remove("t1", "e1");
+  f.tasks->remove("t1", "");
+  CHECK(f.tasks->task_count() == 0);
+}
+
 TEST_CASE("PingSandbox keeps the system handle it queries alive while ShutdownSandbox drops it", "[sandbox][race]") {
   Fixture f;
   f.start_pod();
