@@ -92,6 +92,9 @@ struct ProcessEntry {
   std::uint32_t pid = 0;
   std::optional<ExitStatus> exit;
   std::vector<std::function<void(const ExitStatus&)>> waiters;
+  // An exit callback is registered and has not finished: teardown waits for it, so that none runs on a controller
+  // that is gone (the callback holds this entry, so dropping the handle does not cancel it).
+  bool exit_pending = false;
 };
 
 struct TaskEntry {
@@ -213,8 +216,15 @@ class ProcessTaskController::Impl {
     }
     // Registered after the start event: an exit that already happened is reported now, in order.
     // Init-captures: clang before 16 cannot capture structured bindings (the fuzz preset builds with clang 14).
+    {
+      const std::lock_guard lock(table_.mutex());
+      process->exit_pending = true;
+    }
     process->process->on_exit([this, task = task, process = process, id, exec_id](const hcs::ProcessExit& exit) {
       on_process_exit(task, process, id, exec_id, exit);
+      const std::lock_guard lock(table_.mutex());
+      process->exit_pending = false;
+      exits_done_.notify_all();
     });
     return pid;
   }
@@ -532,6 +542,14 @@ class ProcessTaskController::Impl {
       } catch (const hcs::HcsError& error) {
         if (!error.already_stopped()) shim::log(shim::LogLevel::Warn, "terminate failed", {{"error", error.what()}});
       }
+      {
+        // The terminate ended every process: their exit callbacks finish (bounded by their 2 s output drain).
+        std::unique_lock lock(table_.mutex());
+        exits_done_.wait_for(lock, std::chrono::seconds(10), [&] {
+          return std::none_of(task.processes.begin(), task.processes.end(),
+                              [](const auto& entry) { return entry.second->exit_pending; });
+        });
+      }
       task.processes.clear();  // relays drain/close and process handles close before the system handle
       task.system.reset();
     }
@@ -542,7 +560,8 @@ class ProcessTaskController::Impl {
   TaskEvents& events_;
   const std::string namespace_name_;
   TaskTable<TaskEntry> table_;
-  std::set<std::string> creating_;  // ids whose Create is under way
+  std::set<std::string> creating_;      // ids whose Create is under way
+  std::condition_variable exits_done_;  // an exit callback finished (with table_.mutex())
   Admission admission_;
   Departure departure_;
 };
