@@ -335,9 +335,11 @@ class LcowTaskController::Impl {
       }
       targets.push_back(process->guest);
       if (all && exec_id.empty()) {
+        // A named copy: clang before 16 (the fuzz preset's) cannot capture a structured binding.
+        const auto named = process;
         const auto collect = [&](const LcowTask& owner) {
           for (const auto& [other_id, other] : owner.processes) {
-            if (other != process && other->state == ProcessState::Running && other->guest) {
+            if (other != named && other->state == ProcessState::Running && other->guest) {
               targets.push_back(other->guest);
             }
           }
