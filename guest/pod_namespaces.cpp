@@ -94,11 +94,6 @@ void PodNamespaces::leave(const std::string& pod) {
   log_info("pod namespaces removed", {{"pod", pod}});
 }
 
-bool PodNamespaces::contains(const std::string& pod) const {
-  const std::lock_guard lock(mutex_);
-  return pods_.contains(pod);
-}
-
 void PodNamespaces::remove(const std::string& pod, Pod& state) {
   for (const auto& [type, file] : state.files) unmount(file);
   state.files.clear();

@@ -21,7 +21,6 @@ class PodNamespaces {
   std::map<std::string, std::string> join(const std::string& pod);
   // One container of the pod is gone; the last one takes the namespaces with it.
   void leave(const std::string& pod);
-  bool contains(const std::string& pod) const;
 
  private:
   struct Pod {
@@ -31,7 +30,7 @@ class PodNamespaces {
   void remove(const std::string& pod, Pod& state);  // caller holds mutex_
 
   std::string dir_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::map<std::string, Pod> pods_;
 };
 

@@ -301,18 +301,13 @@ class ProcessTaskController::Impl {
     const auto [task, process] = table_.find(id, exec_id);
     if (exec_id.empty()) {
       // An exited init stops its container: the execs' exits may still be on their way (bounded wait).
-      for (int attempt = 0; attempt < 100; ++attempt) {
-        {
-          const std::lock_guard lock(table_.mutex());
-          if (process->state != ProcessState::Stopped ||
-              std::none_of(task->processes.begin(), task->processes.end(), [](const auto& entry) {
-                return !entry.first.empty() && entry.second->state == ProcessState::Running;
-              })) {
-            break;
-          }
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
+      std::unique_lock lock(table_.mutex());
+      exits_done_.wait_for(lock, std::chrono::seconds(5), [&] {
+        return process->state != ProcessState::Stopped ||
+               std::none_of(task->processes.begin(), task->processes.end(), [](const auto& entry) {
+                 return !entry.first.empty() && entry.second->state == ProcessState::Running;
+               });
+      });
     }
     ExitStatus exit;
     {
@@ -561,7 +556,7 @@ class ProcessTaskController::Impl {
   const std::string namespace_name_;
   TaskTable<TaskEntry> table_;
   std::set<std::string> creating_;      // ids whose Create is under way
-  std::condition_variable exits_done_;  // an exit callback finished (with table_.mutex())
+  std::condition_variable exits_done_;  // an exit callback finished (with table_.mutex()): teardown and delete wait
   Admission admission_;
   Departure departure_;
 };

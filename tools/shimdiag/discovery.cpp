@@ -181,24 +181,22 @@ std::vector<ShimEntry> discover(const DiscoveryOptions& options) {
     scan_bundles(state / "io.containerd.runtime.v2.task", false, records);
   }
   // One entry per shim address; its name is the sandbox's, else the task that started it, else the first task.
+  const auto rank_of = [](const BundleRecord& record) { return record.sandbox ? 0 : (record.runtime.empty() ? 2 : 1); };
   std::vector<ShimEntry> entries;
+  std::vector<int> name_ranks;  // entries[i] is named after a bundle of rank name_ranks[i]
   std::map<std::string, std::size_t> by_address;
-  std::map<std::size_t, int> name_rank;  // 0 sandbox, 1 starter task, 2 other
   for (const BundleRecord& record : records) {
-    const std::string key = canonical_address(record.address);
-    auto [it, added] = by_address.emplace(key, entries.size());
+    const auto [it, added] = by_address.emplace(canonical_address(record.address), entries.size());
     if (added) {
-      entries.push_back(ShimEntry{});
-      entries.back().address = record.address;
-      entries.back().protocol = record.protocol;
-      name_rank[it->second] = 3;
+      entries.push_back(ShimEntry{record.ns, record.id, "", record.address, record.protocol, {}});
+      name_ranks.push_back(rank_of(record));
     }
     ShimEntry& entry = entries[it->second];
+    int& name_rank = name_ranks[it->second];
     entry.tasks.push_back(record.ns + "/" + record.id);
-    const int rank = record.sandbox ? 0 : (!record.runtime.empty() ? 1 : 2);
-    if (rank < name_rank[it->second] ||
-        (rank == name_rank[it->second] && std::tie(record.ns, record.id) < std::tie(entry.ns, entry.id))) {
-      name_rank[it->second] = rank;
+    const int rank = rank_of(record);
+    if (rank < name_rank || (rank == name_rank && std::tie(record.ns, record.id) < std::tie(entry.ns, entry.id))) {
+      name_rank = rank;
       entry.ns = record.ns;
       entry.id = record.id;
     }

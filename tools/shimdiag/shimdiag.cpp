@@ -26,6 +26,7 @@
 #include "diag_client.h"
 #include "discovery.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/hcs/os_handle.h"
 
 namespace {
 
@@ -33,6 +34,7 @@ namespace fs = std::filesystem;
 namespace po = boost::program_options;
 using shimcore::ErrorKind;
 using shimcore::make_error;
+using shimcore::hcs::OsHandle;
 using namespace shimdiag;
 
 // Exit codes (documented in --help).
@@ -162,7 +164,6 @@ int exit_code_of(ErrorKind kind) {
     case ErrorKind::Unavailable:
     case ErrorKind::DeadlineExceeded: return kExitUnavailable;
     case ErrorKind::Unimplemented: return kExitUnimplemented;
-    case ErrorKind::InvalidArgument: return kExitFailed;
     default: return kExitFailed;
   }
 }
@@ -297,32 +298,9 @@ class FifoDir {
   fs::path path_;
 };
 
-// An owned fd.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
-Fd open_fifo(const std::string& path, int flags) {
-  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
-  if (fd.get() < 0) throw make_error(ErrorKind::Internal, "open {}: {}", path, std::strerror(errno));
+OsHandle open_fifo(const std::string& path, int flags) {
+  OsHandle fd(::open(path.c_str(), flags | O_CLOEXEC));
+  if (!fd) throw make_error(ErrorKind::Internal, "open {}: {}", path, std::strerror(errno));
   return fd;
 }
 
@@ -360,8 +338,8 @@ class OutputRelay {
   ~OutputRelay() { finish(); }
 
  private:
-  Fd read_;
-  Fd placeholder_;  // keeps the FIFO from reading as ended before the shim opens it
+  OsHandle read_;
+  OsHandle placeholder_;  // keeps the FIFO from reading as ended before the shim opens it
   std::jthread thread_;
 };
 
@@ -373,11 +351,11 @@ class InputRelay {
   explicit InputRelay(std::string path) : path_(std::move(path)) {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw make_error(ErrorKind::Internal, "pipe: {}", std::strerror(errno));
-    stop_read_ = Fd(pipe_fds[0]);
-    stop_write_ = Fd(pipe_fds[1]);
+    stop_read_ = OsHandle(pipe_fds[0]);
+    stop_write_ = OsHandle(pipe_fds[1]);
     thread_ = std::jthread([this] {
-      Fd fifo(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
-      if (fifo.get() < 0) return;
+      const OsHandle fifo(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fifo) return;
       char buffer[8192];
       for (;;) {
         pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
@@ -396,7 +374,7 @@ class InputRelay {
     const char stop = 1;
     (void)!::write(stop_write_.get(), &stop, 1);
     // A shim that never opened the FIFO (the call failed) leaves the writer's open blocked: a reader releases it.
-    const Fd release(::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    const OsHandle release(::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (thread_.joinable()) thread_.join();
   }
   InputRelay(const InputRelay&) = delete;
@@ -404,7 +382,7 @@ class InputRelay {
 
  private:
   std::string path_;
-  Fd stop_read_, stop_write_;
+  OsHandle stop_read_, stop_write_;
   std::jthread thread_;
 };
 
