@@ -1,4 +1,4 @@
-// shimcore-gcs: the Linux guest agent. It dials the host's GCS bridge (vsock, or the emulator's Unix sockets), runs
+// shimcore-gcs: the Linux guest agent. It dials the host's GCS bridge (vsock, virtio-serial or Unix sockets), runs
 // containers with runc and processes in the utility VM, and answers the host as hcsshim's Linux GCS does.
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +26,7 @@ using namespace shimcore::guest;
 constexpr std::string_view kUsage =
     "usage: shimcore-gcs [options]\n"
     "  --unix-dir DIR       dial the host's Unix sockets DIR/<port> (emulator) instead of vsock CID 2\n"
+    "  --virtio-serial DEV  dial the host through the stream mux on virtio-serial port DEV (QEMU) instead of vsock\n"
     "  --root DIR           state root: bundles, runc state in DIR/runc (default /run/gcs)\n"
     "  --runc PATH          runc binary (default runc)\n"
     "  --plan9-dir DIR      Plan9 share N is the folder DIR/N, bind-mounted (emulator); default: 9p over virtio\n"
@@ -35,6 +36,7 @@ constexpr std::string_view kUsage =
 
 struct Flags {
   std::string unix_dir;
+  std::string virtio_serial;
   std::string plan9_dir;
   AgentOptions agent;
   LogLevel level = LogLevel::Info;
@@ -65,6 +67,7 @@ std::optional<Flags> parse_flags(int argc, char** argv, int& code) {
     };
     std::string* target = nullptr;
     if (name == "--unix-dir") target = &flags.unix_dir;
+    if (name == "--virtio-serial") target = &flags.virtio_serial;
     if (name == "--root") target = &flags.agent.root;
     if (name == "--runc") target = &flags.agent.runc;
     if (name == "--plan9-dir") target = &flags.plan9_dir;
@@ -91,6 +94,11 @@ std::optional<Flags> parse_flags(int argc, char** argv, int& code) {
       code = 2;
       return std::nullopt;
     }
+  }
+  if (!flags.unix_dir.empty() && !flags.virtio_serial.empty()) {
+    std::fprintf(stderr, "shimcore-gcs: --unix-dir and --virtio-serial exclude each other\n");
+    code = 2;
+    return std::nullopt;
   }
   flags.agent.root = std::filesystem::absolute(flags.agent.root).lexically_normal().string();
   while (flags.agent.root.size() > 1 && flags.agent.root.back() == '/') flags.agent.root.pop_back();
@@ -120,16 +128,21 @@ int main(int argc, char** argv) {
 
   try {
     Reaper reaper;
-    std::unique_ptr<Transport> transport =
-        flags->unix_dir.empty() ? make_vsock_transport() : make_unix_transport(flags->unix_dir);
+    std::unique_ptr<Transport> transport = !flags->unix_dir.empty() ? make_unix_transport(flags->unix_dir)
+                                           : !flags->virtio_serial.empty()
+                                               ? make_virtio_serial_transport(flags->virtio_serial)
+                                               : make_vsock_transport();
     std::unique_ptr<ShareMounter> shares =
         flags->plan9_dir.empty() ? make_virtio_9p_mounter() : make_directory_share_mounter(flags->plan9_dir);
     Agent agent(flags->agent, reaper, *transport, std::move(shares));
     Bridge bridge(agent, *transport);
     agent.set_notifier([&bridge](const shimcore::gcs::ContainerNotification& n) { bridge.notify(n); });
-    log_info("shimcore-gcs starting", {{"pid", ::getpid()},
-                                       {"root", flags->agent.root},
-                                       {"transport", flags->unix_dir.empty() ? "vsock" : "unix:" + flags->unix_dir}});
+    log_info("shimcore-gcs starting",
+             {{"pid", ::getpid()},
+              {"root", flags->agent.root},
+              {"transport", !flags->unix_dir.empty()        ? "unix:" + flags->unix_dir
+                            : !flags->virtio_serial.empty() ? "virtio-serial:" + flags->virtio_serial
+                                                            : std::string("vsock")}});
     bridge.run();
     log_info("shutting down");
   } catch (const std::exception& e) {

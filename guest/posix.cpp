@@ -12,7 +12,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
+
+#include "shimcore/gcs/stream_mux.h"
 
 namespace shimcore::guest {
 
@@ -92,9 +96,43 @@ class VsockTransport final : public Transport {
   std::string describe(std::uint32_t port) const override { return fmt::format("vsock(2, {:#x})", port); }
 };
 
+// Ports as streams of the stream mux on a virtio-serial port (QEMU without vsock). The mux is (re)opened on demand:
+// the port reads as hung up until the host's end is connected, and a host that reconnects gets a fresh channel.
+class VirtioSerialTransport final : public Transport {
+ public:
+  explicit VirtioSerialTransport(std::string device) : device_(std::move(device)) {}
+
+  Fd dial(std::uint32_t port) override {
+    std::shared_ptr<gcs::mux::StreamMux> mux;
+    {
+      const std::lock_guard lock(mutex_);
+      if (!mux_ || mux_->closed()) {
+        mux_.reset();  // closes the old channel before the device is opened again (it admits one opener)
+        Fd channel(::open(device_.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY));
+        if (!channel) throw errno_error("open " + device_, ErrorKind::Unavailable);
+        mux_ = std::make_shared<gcs::mux::StreamMux>(hcs::OsHandle(channel.release()), gcs::mux::Side::Guest);
+      }
+      mux = mux_;
+    }
+    return Fd(mux->open(port, std::chrono::seconds(10)).release());
+  }
+
+  std::string describe(std::uint32_t port) const override {
+    return fmt::format("virtio-serial({}, port {:#x})", device_, port);
+  }
+
+ private:
+  std::string device_;
+  std::mutex mutex_;
+  std::shared_ptr<gcs::mux::StreamMux> mux_;
+};
+
 }  // namespace
 
 std::unique_ptr<Transport> make_unix_transport(std::string dir) { return std::make_unique<UnixTransport>(dir); }
+std::unique_ptr<Transport> make_virtio_serial_transport(std::string device) {
+  return std::make_unique<VirtioSerialTransport>(std::move(device));
+}
 std::unique_ptr<Transport> make_vsock_transport() { return std::make_unique<VsockTransport>(); }
 
 UnixListener::UnixListener(std::string path) : path_(std::move(path)) {

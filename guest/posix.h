@@ -55,8 +55,9 @@ void write_all(int fd, std::string_view data);
 Fd dial_unix(const std::string& path);
 Fd dial_vsock(std::uint32_t cid, std::uint32_t port);
 
-// How the guest reaches the host's listeners by port: vsock (CID 2) in a VM, or the emulator's Unix sockets named
-// by the port in decimal inside one folder (DIR/1073741824 is the bridge, DIR/<port> a stdio port).
+// How the guest reaches the host's listeners by port: vsock (CID 2) in a VM, the stream mux on a virtio-serial port
+// (QEMU), or the emulator's Unix sockets named by the port in decimal inside one folder (DIR/1073741824 is the bridge,
+// DIR/<port> a stdio port).
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -65,6 +66,8 @@ class Transport {
 };
 std::unique_ptr<Transport> make_unix_transport(std::string dir);
 std::unique_ptr<Transport> make_vsock_transport();
+// Ports as streams of the stream mux (shimcore/gcs/stream_mux.h) on a virtio-serial port such as /dev/vport0p1.
+std::unique_ptr<Transport> make_virtio_serial_transport(std::string device);
 
 // A listening Unix socket that unlinks its path on destruction.
 class UnixListener {

@@ -2,6 +2,7 @@
 #include "shim/lcow_tasks.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "shimcore/builder/common.h"
@@ -41,11 +42,17 @@ std::unique_ptr<controller::LcowTaskController> make_lcow_task_controller(hcs::C
     std::error_code error;
     return std::filesystem::exists(native, error);
   };
+  // The boot files when the runtime options name none: SHIMCORE_LCOW_BOOT_FILES, else hcsshim's rule, the
+  // LinuxBootFiles folder beside the shim.
   std::error_code error;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
-  const std::filesystem::path beside = self.parent_path() / "LinuxBootFiles";
-  if (!error && std::filesystem::is_directory(beside, error))
-    lcow.environment.default_boot_files_path = beside.string();
+  if (const char* chosen = std::getenv("SHIMCORE_LCOW_BOOT_FILES"); chosen != nullptr && *chosen != '\0') {
+    lcow.environment.default_boot_files_path = chosen;
+  } else {
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+    const std::filesystem::path beside = self.parent_path() / "LinuxBootFiles";
+    if (!error && std::filesystem::is_directory(beside, error))
+      lcow.environment.default_boot_files_path = beside.string();
+  }
   lcow.environment.working_directory = flags.bundle.empty() ? std::filesystem::current_path().string() : flags.bundle;
   return std::make_unique<controller::LcowTaskController>(client, events, std::move(lcow));
 }

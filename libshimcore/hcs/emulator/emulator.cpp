@@ -36,6 +36,7 @@
 #include "hcs/emulator/lcow_guest.h"
 #include "hcs/emulator/orphaned_threads.h"
 #include "hcs/emulator/proc_usage.h"
+#include "hcs/emulator/qemu_guest.h"
 #include "shimcore/hcs/schema/compute_system.h"
 #include "shimcore/hcs/schema/modify.h"
 #include "shimcore/hcs/schema/process.h"
@@ -47,6 +48,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::system_clock;
+
+constexpr std::uint32_t kPlan9ShareReadOnly = 0x00000001;  // Plan9Share.Flags (hcsshim internal/uvm/plan9.go)
 
 enum class SystemState { Created, Running, Paused, Stopped };
 
@@ -394,11 +397,14 @@ struct Service : std::enable_shared_from_this<Service> {
       this->options.logical_processors = std::max(1u, std::thread::hardware_concurrency());
     }
     if (!this->options.guest_factory) {
-      this->options.guest_factory =
-          [agent = this->options.lcow_guest_agent](const GuestContext& context) -> std::unique_ptr<EmulatedGuest> {
-        const bool linux_vm = context.document.contains("VirtualMachine") &&
-                              context.document["VirtualMachine"].value("Chipset", json::object()).is_object() &&
-                              context.document["VirtualMachine"]["Chipset"].contains("LinuxKernelDirect");
+      this->options.guest_factory = [agent = this->options.lcow_guest_agent, backend = this->options.linux_vm_backend,
+                                     backend_error = this->options.linux_vm_backend_error, qemu = this->options.qemu](
+                                        const GuestContext& context) -> std::unique_ptr<EmulatedGuest> {
+        const json& vm = context.document.contains("VirtualMachine") ? context.document["VirtualMachine"] : json();
+        const json chipset = vm.is_object() ? vm.value("Chipset", json::object()) : json::object();
+        const bool linux_vm = chipset.is_object() && chipset.contains("LinuxKernelDirect");
+        if (linux_vm && !backend_error.empty()) fail(hresult::kInvalidArgument, "StartComputeSystem", backend_error);
+        if (linux_vm && backend == LinuxVmBackend::Qemu) return emulator::make_qemu_guest(context, qemu);
         if (linux_vm && !agent.empty()) return emulator::make_lcow_guest(context, agent);
         return std::make_unique<NullGuest>();
       };
@@ -930,9 +936,20 @@ class EmulatedSystem final : public ComputeSystem {
       fs::remove(link, error);
       fs::create_directory_symlink(path, link, error);
       if (error) fail(hresult::kAccessDenied, op, "cannot expose Plan9 share " + name + ": " + error.message());
+      if (system_->guest) {
+        const fs::path host_path(path);
+        const bool read_only = (settings.value("Flags", 0u) & kPlan9ShareReadOnly) != 0;
+        try {
+          system_->guest->plan9_share(name, &host_path, read_only);
+        } catch (...) {
+          fs::remove(link, error);
+          throw;
+        }
+      }
       shares.push_back(settings);
     } else if (type == "Remove") {
       if (existing == shares.end()) fail(hresult::kElementNotFound, op, "Plan9 share " + name + " does not exist");
+      if (system_->guest) system_->guest->plan9_share(name, nullptr, false);
       shares.erase(existing);
       fs::remove(link, error);
     } else {
@@ -1236,6 +1253,19 @@ EmulatorOptions emulator_options_from_environment() {
     std::error_code error;
     const fs::path beside = fs::read_symlink("/proc/self/exe", error).parent_path() / "shimcore-gcs";
     if (!error && fs::is_regular_file(beside, error)) options.lcow_guest_agent = beside;
+  }
+  if (const char* backend = std::getenv("SHIMCORE_HCS_EMULATOR_VM"); backend != nullptr && *backend != '\0') {
+    const std::string_view name = backend;
+    if (name == "qemu") {
+      options.linux_vm_backend = LinuxVmBackend::Qemu;
+    } else if (name != "process") {
+      options.linux_vm_backend_error =
+          fmt::format("SHIMCORE_HCS_EMULATOR_VM is \"{}\"; the Linux VM backends are process and qemu", name);
+    }
+  }
+  if (const char* qemu = std::getenv("SHIMCORE_QEMU"); qemu != nullptr && *qemu != '\0') options.qemu.binary = qemu;
+  if (const char* accel = std::getenv("SHIMCORE_QEMU_ACCEL"); accel != nullptr && *accel != '\0') {
+    options.qemu.accel = accel;
   }
   return options;
 }

@@ -27,6 +27,11 @@ class EmulatedGuest {
   virtual void stop() = 0;
   // A ModifySettingRequest's GuestRequest. Throw HcsError to refuse it.
   virtual void modify(const nlohmann::json& guest_request) = 0;
+  // A Plan9 share was added (`host_path` set) or removed while the guest runs; the emulator has already checked the
+  // request. A guest that reads shares from elsewhere than the plan9 directory's links exposes it here. Throw
+  // HcsError to refuse it.
+  virtual void plan9_share(const std::string& /*name*/, const std::filesystem::path* /*host_path*/,
+                           bool /*read_only*/) {}
   // The host process that stands for the VM (recorded so that `delete` can kill a dead shim's VM); 0 when none.
   virtual int host_pid() const { return 0; }
 };
@@ -49,6 +54,15 @@ using GuestFactory = std::function<std::unique_ptr<EmulatedGuest>(const GuestCon
 std::filesystem::path emulated_vm_directory(const std::filesystem::path& runtime_dir, std::string_view runtime_id);
 std::filesystem::path emulated_hvsock_directory(const std::filesystem::path& runtime_dir, std::string_view runtime_id);
 
+// How a Linux utility VM runs: its guest agent as a process in namespaces of its own (the default), or a real VM
+// under QEMU booting the kernel and initrd the document names (hcs/emulator/qemu_guest.h).
+enum class LinuxVmBackend { Process, Qemu };
+
+struct QemuOptions {
+  std::string binary = "qemu-system-x86_64";
+  std::string accel = "tcg,thread=multi";  // KVM did not run guests on these machines (see the README)
+};
+
 struct EmulatorOptions {
   // Where each system's record lives, so that a later `delete` of a dead shim can find and clean it up.
   std::filesystem::path runtime_dir;
@@ -64,11 +78,15 @@ struct EmulatorOptions {
   GuestFactory guest_factory;
   // The LCOW guest agent (shimcore-gcs) that emulated Linux VMs boot; empty = none.
   std::filesystem::path lcow_guest_agent;
+  LinuxVmBackend linux_vm_backend = LinuxVmBackend::Process;
+  std::string linux_vm_backend_error;  // set: the environment named no known backend; Linux VMs fail to start
+  QemuOptions qemu;
 };
 
 // From the environment: SHIMCORE_HCS_EMULATOR_DIR (default /run/shimcore/hcs-emulator, or $XDG_RUNTIME_DIR/... for
 // non-root users), SHIMCORE_HCS_EMULATOR_OS_BUILD, SHIMCORE_HCS_EMULATOR_CPUS, SHIMCORE_GCS_PATH (the guest agent;
-// default: shimcore-gcs beside the running executable, when it exists).
+// default: shimcore-gcs beside the running executable, when it exists), SHIMCORE_HCS_EMULATOR_VM (`process`, the
+// default, or `qemu`), SHIMCORE_QEMU (the QEMU binary) and SHIMCORE_QEMU_ACCEL (QEMU's -accel value).
 EmulatorOptions emulator_options_from_environment();
 
 // The test hooks HCS has no API for, and the emulator-specific entry points.
