@@ -213,6 +213,10 @@ class QemuGuest final : public EmulatedGuest {
 
   void start() override {
     const QemuMapping mapping = qemu_command_line(context_.document, paths_, options_);
+    if (!mapping.ignored.empty()) {
+      std::fprintf(stderr, "hcs emulator: %s: no QEMU counterpart, ignored: %s\n", context_.system_id.c_str(),
+                   fmt::format("{}", fmt::join(mapping.ignored, ", ")).c_str());
+    }
     std::error_code error;
     fs::create_directories(paths_.plan9_export, error);
     if (error) fail(hresult::kAccessDenied, kStart, "cannot create " + paths_.plan9_export.string());
