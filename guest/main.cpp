@@ -29,7 +29,8 @@ constexpr std::string_view kUsage =
     "  --virtio-serial DEV  dial the host through the stream mux on virtio-serial port DEV (QEMU) instead of vsock\n"
     "  --root DIR           state root: bundles, runc state in DIR/runc (default /run/gcs)\n"
     "  --runc PATH          runc binary (default runc)\n"
-    "  --plan9-dir DIR      Plan9 share N is the folder DIR/N, bind-mounted (emulator); default: 9p over virtio\n"
+    "  --plan9-dir DIR      Plan9 share N is the folder DIR/N, bind-mounted (emulator, QEMU's 9p export);\n"
+    "                       default: share N over 9p (virtio)\n"
     "  --cgroup-parent P    containers get cgroupsPath P/<id> (default /gcs)\n"
     "  --log-level LEVEL    debug, info, warn or error (default info)\n"
     "  -h, --help           this text\n";

@@ -102,12 +102,12 @@ int run_demo(const fs::path& shim) {
   run_in_pod(containerd, shim, rootfs, "b-job", "container", "pod-b", kIdle);
   print_tasks(containerd);
   const auto daemons = containerd.shim_daemons(shim);
-  const auto agents = guest_agents_under(scratch);
-  std::cout << "shim processes: " << daemons.size() << ", guest agents (utility VMs): " << agents.size() << "\n";
+  const std::size_t vms = utility_vms_under(scratch);
+  std::cout << "shim processes: " << daemons.size() << ", utility VMs: " << vms << "\n";
   for (const char* id : {"pod-a", "a-web", "pod-b", "b-job"}) {
     std::cout << "  " << id << " is served at " << containerd.task_shim_address(id) << "\n";
   }
-  if (daemons.size() != 1 || agents.size() != 1) throw std::runtime_error("expected one shim and one utility VM");
+  if (daemons.size() != 1 || vms != 1) throw std::runtime_error("expected one shim and one utility VM");
 
   step("each pod's containers share the pod's network namespace in the guest (ctr task exec ... readlink)");
   for (const char* id : {"pod-a", "a-web", "pod-b", "b-job"}) {
@@ -133,7 +133,7 @@ int run_demo(const fs::path& shim) {
   }
   std::cout << "Controller.Wait: exited at " << exited_at.seconds() << " (Unix time)"
             << "; shim processes left: " << containerd.shim_daemons(shim).size()
-            << ", guest agents left: " << guest_agents_under(scratch).size() << "\n";
+            << ", utility VMs left: " << utility_vms_under(scratch) << "\n";
   return containerd.shim_daemons(shim).empty() ? 0 : 1;
 }
 

@@ -5,6 +5,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -207,6 +208,32 @@ TEST_CASE("qemu: a CRI pod with two containers in a real utility VM: logs, ExecS
     CHECK(eventually([&] { return shimcore::testing::mounts_under(containerd.dir()).empty(); }));
     std::error_code error;
     CHECK((!fs::exists(scratch / "hcs" / "vm", error) || fs::is_empty(scratch / "hcs" / "vm", error)));
+  }
+  std::error_code ignored;
+  fs::remove_all(scratch, ignored);
+}
+
+TEST_CASE("qemu: kill -9 of the shim: containerd's delete kills its QEMU", "[e2e][lcow][qemu]") {
+  if (!qemu_ready()) return;
+  const fs::path scratch = "/tmp/shimcore-qemu-kill-" + std::to_string(::getpid());
+  {
+    PrivateContainerd containerd({}, qemu_environment(scratch));
+    const fs::path rootfs = containerd.make_busybox_rootfs("rootfs");
+    const ProcessResult run = containerd.ctr(
+        {"run", "-d", "--runtime", kShim.string(), "--rootfs", rootfs.string(), "q5", "sh", "-c", "sleep 600"});
+    INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << containerd.log());
+    REQUIRE(run.exit_status == 0);
+    REQUIRE(eventually([&] {
+      const auto tasks = shimcore::testing::task_list(containerd);
+      return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "RUNNING";
+    }));
+    REQUIRE(vms_under(scratch) == 1);
+    const auto daemons = containerd.shim_daemons(kShim);
+    REQUIRE(daemons.size() == 1);
+    REQUIRE(::kill(daemons[0].pid, SIGKILL) == 0);
+    // containerd runs our `delete`, which finds the VM's record, and kills QEMU (its pid is recorded).
+    CHECK(eventually([&] { return containerd.log().find("cleaned up after a dead shim") != std::string::npos; }, 20s));
+    CHECK(eventually([&] { return vms_under(scratch) == 0; }, 20s));
   }
   std::error_code ignored;
   fs::remove_all(scratch, ignored);

@@ -87,6 +87,12 @@ inline std::vector<pid_t> guest_agents_under(const std::string& folder) {
   return agents;
 }
 
+// Utility VMs of an emulator whose folder is under `folder`: guest agents of process VMs, and QEMU processes (their
+// virtio-serial socket lies in the emulator's folder) of real ones, whose agent runs inside the VM.
+inline std::size_t utility_vms_under(const std::string& folder) {
+  return guest_agents_under(folder).size() + pids_with_cmdline({"qemu-system-x86_64", folder}).size();
+}
+
 // `ctr run -d` of task `id` (`sh -c` looping on sleep) through `shim` on `rootfs`, then waits until it is the only
 // task and RUNNING. Returns "" on success, else what went wrong with ctr's output and containerd's log.
 inline std::string start_lone_idle_task(const PrivateContainerd& containerd, const std::string& shim,
