@@ -95,7 +95,7 @@ TEST_CASE("qemu: a builder-shaped LCOW document becomes QEMU's argv") {
   CHECK(args.front() == "/usr/bin/qemu-system-x86_64");
   CHECK(value_after(args, "-smp") == "2");
   CHECK(value_after(args, "-m") == "768");
-  CHECK(value_after(args, "-accel") == "tcg,thread=multi");
+  CHECK(value_after(args, "-accel") == "tcg,thread=single");
   CHECK(value_after(args, "-kernel") == files.kernel.string());
   CHECK(value_after(args, "-initrd") == files.initrd.string());
   CHECK(value_after(args, "-append") == qemu_kernel_command_line(kBuilderCommandLine));

@@ -60,7 +60,9 @@ enum class LinuxVmBackend { Process, Qemu };
 
 struct QemuOptions {
   std::string binary = "qemu-system-x86_64";
-  std::string accel = "tcg,thread=multi";  // KVM did not run guests on these machines (see the README)
+  // TCG on one host thread: KVM did not run guests on these machines, and multi-threaded TCG once left both vCPUs of a
+  // guest in soft lockups inside runc (see the README).
+  std::string accel = "tcg,thread=single";
 };
 
 struct EmulatorOptions {
