@@ -2,6 +2,9 @@
 // stop/shutdown sequence containerd's shim sandbox controller drives.
 #include "shimcore/controller/sandbox_controller.h"
 
+#include "controller/process_container.h"
+#include "controller/rootfs.h"
+
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +12,7 @@
 #include <mutex>
 #include <set>
 
+#include "shimcore/build_config.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/shim/log.h"
 
@@ -24,6 +28,15 @@ constexpr std::uint32_t kSigterm = 15;
 constexpr auto kTerminateBound = std::chrono::seconds(5);
 
 // <bundle>/config.json is optional (CRI sends none); when present it must be an OCI spec, whose annotations count.
+// The sandbox's own config.json (containerd's Sandbox API may write none): {} when absent.
+json sandbox_spec(const std::string& id, const fs::path& bundle) {
+  std::error_code error;
+  if (!fs::exists(bundle / "config.json", error)) return json::object();
+  json spec = read_bundle_config(id, bundle, /*require_process=*/false);
+  spec.erase("process");
+  return spec;
+}
+
 std::map<std::string, std::string> bundle_annotations(const std::string& id, const fs::path& bundle) {
   const fs::path path = bundle / "config.json";
   std::error_code error;
@@ -68,6 +81,12 @@ std::string_view to_string(SandboxState state) noexcept {
 
 class PauseSandboxController::Impl {
  public:
+  // The host profile the builder reads, asked of HCS once.
+  const hcs::HostProfile& host_profile() {
+    std::call_once(host_profile_once_, [this] { host_profile_ = hcs::detect_host_profile(client_); });
+    return host_profile_;
+  }
+
   Impl(hcs::Client& client, ProcessTaskController& tasks, std::vector<std::string> pause_command,
        SandboxPlatform platform)
       : client_(client), tasks_(tasks), pause_command_(std::move(pause_command)), platform_(std::move(platform)) {}
@@ -88,14 +107,41 @@ class PauseSandboxController::Impl {
       for (const auto& [key, value] : request.pod_config->annotations) annotations.emplace(key, value);
     }
     for (const auto& [key, value] : request.annotations) annotations.emplace(key, value);
-    // The pause container: an HCS Container without a root of its own (on Windows this is where the pause image's
-    // layers would go; the emulator runs the pause process on the host).
-    const json document{{"Owner", "containerd-shim-process-v2"},
-                        {"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
-                        {"ShouldTerminateOnLastHandleClosed", true},
-                        {"Container", json::object()}};
-    std::shared_ptr<hcs::ComputeSystem> system = client_.create_system(pause_system_id(request.id), document);
-    system->start();
+    // The pause container, from the builder like every container: the pause process is this shim's own binary, so
+    // its one layer is the host's root (a Linux rootfs as one layer, the step Linux specs take), and its spec is the
+    // sandbox's own config in the Windows shape.
+    const std::string pause_id = pause_system_id(request.id);
+    json pause_spec = sandbox_spec(request.id, request.bundle);
+    pause_spec["process"] = {{"args", pause_command_}, {"cwd", "/"}};
+    if (!pause_spec.contains("annotations") || !pause_spec["annotations"].is_object()) {
+      pause_spec["annotations"] = json::object();
+    }
+    for (const auto& [key, value] : annotations) pause_spec["annotations"][key] = value;
+#if SHIMCORE_HAS_PROCESS
+    const hcs::ContainerVolume volume = client_.attach_container_storage(pause_id, {"/"}, "");
+    json document;
+    try {
+      document = process_container_document(pause_id, request.bundle, windows_shape_of_linux_spec(pause_spec), volume,
+                                            host_profile());
+    } catch (...) {
+      client_.detach_container_storage(pause_id);
+      throw;
+    }
+#else
+    throw make_error(ErrorKind::Unimplemented,
+                     "sandbox {}: this shim is built without the process kind and builds no pause container",
+                     request.id);
+    const json document;
+#endif
+    std::shared_ptr<hcs::ComputeSystem> system;
+    try {
+      system = client_.create_system(pause_id, document);
+      system->start();
+    } catch (...) {
+      system.reset();
+      client_.detach_container_storage(pause_id);
+      throw;
+    }
     const std::lock_guard lock(mutex_);
     if (state_ != SandboxState::NotCreated) {
       throw make_error(ErrorKind::AlreadyExists, "cannot create sandbox {}: this shim already serves sandbox {}",
@@ -292,6 +338,8 @@ class PauseSandboxController::Impl {
         if (!error.already_stopped()) shim::log(shim::LogLevel::Warn, "terminate failed", {{"error", error.what()}});
       }
     }
+    system.reset();
+    client_.detach_container_storage(pause_system_id(id));
     tasks_.set_admission({}, {});
     shim::log(shim::LogLevel::Info, "sandbox shut down", {{"sandbox", id}});
   }
@@ -412,6 +460,8 @@ class PauseSandboxController::Impl {
   }
 
   hcs::Client& client_;
+  std::once_flag host_profile_once_;
+  hcs::HostProfile host_profile_;
   ProcessTaskController& tasks_;
   const std::vector<std::string> pause_command_;
   const SandboxPlatform platform_;

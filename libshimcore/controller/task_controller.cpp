@@ -1,6 +1,7 @@
 // Process-kind tasks: one HCS Container per task, its init process and execs, their stdio relays and exits.
 #include "shimcore/controller/task_controller.h"
 
+#include "controller/process_container.h"
 #include "controller/rootfs.h"
 #include "controller/task_table.h"
 
@@ -17,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "shimcore/build_config.h"
 #include "shimcore/errdefs.h"
 #include "shimcore/io/stdio_relay.h"
 #include "shimcore/shim/log.h"
@@ -30,6 +32,7 @@ using nlohmann::json;
 
 // A bundle's OCI config, the parts a process-kind task needs.
 struct OciSpec {
+  json raw;  // the whole config
   json process;
   std::string root_path;
   oci::PodMembership membership;
@@ -39,6 +42,7 @@ OciSpec read_spec(const std::string& id, const fs::path& bundle) {
   const fs::path path = bundle / "config.json";
   const json spec = read_bundle_config(id, bundle);
   OciSpec result;
+  result.raw = spec;
   result.process = spec["process"];
   if (spec.contains("root") && !spec["root"].is_null()) {
     const json& root = spec["root"];
@@ -56,13 +60,23 @@ OciSpec read_spec(const std::string& id, const fs::path& bundle) {
   return result;
 }
 
-// OCI Process -> HCS ProcessParameters (the Linux-emulator form: CommandArgs and an environment map).
-json process_parameters(const std::string& id, const json& process, const Stdio& stdio) {
+// OCI Process -> HCS ProcessParameters: a Windows spec's command line (its commandLine, or its args quoted as
+// hcsshim quotes them), a Linux spec's args as CommandArgs; the environment as a map.
+json process_parameters(const std::string& id, const json& process, const Stdio& stdio, bool windows) {
   json parameters;
   try {
+    const std::string command_line = process.value("commandLine", std::string());
     const auto args = process.value("args", std::vector<std::string>{});
-    if (args.empty()) throw make_error(ErrorKind::InvalidArgument, "process of {} has no args", id);
-    parameters["CommandArgs"] = args;
+    if (args.empty() && command_line.empty()) {
+      throw make_error(ErrorKind::InvalidArgument, "process of {} has neither args nor commandLine", id);
+    }
+    if (!command_line.empty()) {
+      parameters["CommandLine"] = command_line;
+    } else if (windows) {
+      parameters["CommandLine"] = windows_command_line(args);
+    } else {
+      parameters["CommandArgs"] = args;
+    }
     json environment = json::object();
     for (const std::string& entry : process.value("env", std::vector<std::string>{})) {
       const auto equals = entry.find('=');
@@ -102,6 +116,8 @@ struct TaskEntry {
   fs::path bundle;
   oci::PodMembership membership;
   bool mounted_rootfs = false;
+  bool windows_spec = false;      // processes take Windows command lines
+  bool storage_attached = false;  // the HCS layer storage is ours to detach
   std::unique_ptr<hcs::ComputeSystem> system;
   std::map<std::string, std::shared_ptr<ProcessEntry>> processes;  // "" = init
   // When the init exits, the container is stopped on this thread, and its execs end with it: hcsshim's waitInitExit
@@ -160,31 +176,50 @@ class ProcessTaskController::Impl {
     task->id = request.id;
     task->bundle = bundle;
     task->membership = spec.membership;
+    // The container's layers: a Windows spec's layer folders or windows-layer mount, else the Linux rootfs (mounted
+    // here from containerd's mounts, or root.path) as its one writable layer.
+    task->windows_spec = is_windows_container_spec(spec.raw, request.rootfs);
+    ContainerLayers layers;
     fs::path root = bundle / "rootfs";
-    if (!request.rootfs.empty()) {
-      mount_rootfs(request.id, root, request.rootfs);
-      task->mounted_rootfs = true;
-    } else if (!spec.root_path.empty()) {
-      root = fs::path(spec.root_path).is_absolute() ? fs::path(spec.root_path) : bundle / spec.root_path;
-      if (!fs::path(spec.root_path).is_absolute() && !within(bundle, root)) {
-        throw make_error(ErrorKind::InvalidArgument, "task {}: root.path {} leaves the bundle {}", request.id,
-                         spec.root_path, bundle.string());
+    if (task->windows_spec) {
+      layers = windows_layers(request.id, spec.raw, request.rootfs);
+    } else {
+      if (!request.rootfs.empty()) {
+        mount_rootfs(request.id, root, request.rootfs);
+        task->mounted_rootfs = true;
+      } else if (!spec.root_path.empty()) {
+        root = fs::path(spec.root_path).is_absolute() ? fs::path(spec.root_path) : bundle / spec.root_path;
+        if (!fs::path(spec.root_path).is_absolute() && !within(bundle, root)) {
+          throw make_error(ErrorKind::InvalidArgument, "task {}: root.path {} leaves the bundle {}", request.id,
+                           spec.root_path, bundle.string());
+        }
       }
+      layers.layers = {root.string()};
     }
     auto init = std::make_shared<ProcessEntry>();
     init->stdio = request.stdio;
-    init->parameters = process_parameters(request.id, spec.process, request.stdio);
     try {
+      init->parameters = process_parameters(request.id, spec.process, request.stdio, task->windows_spec);
+      const hcs::ContainerVolume volume = client_.attach_container_storage(request.id, layers.layers, layers.scratch);
+      task->storage_attached = true;
+      // Every task's compute system comes from the builder: the same document hcsdoc prints for this spec.
+#if SHIMCORE_HAS_PROCESS
+      const json document = process_container_document(
+          request.id, bundle.string(), task->windows_spec ? spec.raw : windows_shape_of_linux_spec(spec.raw), volume,
+          host_profile());
+#else
+      throw make_error(ErrorKind::Unimplemented,
+                       "task {}: this shim is built without the process kind and builds no process-isolated containers",
+                       request.id);
+#endif
       init->relay =
           io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
                                 request.stdio.terminal, request.id, namespace_name_});
-      const json document{{"Owner", "containerd-shim-process-v2"},
-                          {"SchemaVersion", {{"Major", 2}, {"Minor", 1}}},
-                          {"ShouldTerminateOnLastHandleClosed", true},
-                          {"Container", {{"Storage", {{"Path", root.string()}}}}}};
       task->system = client_.create_system(request.id, document);
       task->system->start();
     } catch (...) {
+      task->system.reset();
+      if (task->storage_attached) client_.detach_container_storage(request.id);
       if (task->mounted_rootfs) ::umount2(root.c_str(), MNT_DETACH);
       throw;
     }
@@ -194,7 +229,10 @@ class ProcessTaskController::Impl {
       table_.tasks().emplace(request.id, task);  // the id was reserved in creating_
     }
     events_.created(request, 0);
-    shim::log(shim::LogLevel::Info, "task created", {{"task", request.id}, {"rootfs", root.string()}});
+    shim::log(shim::LogLevel::Info, "task created",
+              {{"task", request.id},
+               {"rootfs", task->windows_spec ? layers.scratch : root.string()},
+               {"layers", std::to_string(layers.layers.size())}});
     return 0;
   }
 
@@ -236,7 +274,7 @@ class ProcessTaskController::Impl {
     auto process = std::make_shared<ProcessEntry>();
     process->exec_id = request.exec_id;
     process->stdio = request.stdio;
-    process->parameters = process_parameters(request.id, request.process, request.stdio);
+    process->parameters = process_parameters(request.id, request.process, request.stdio, task->windows_spec);
     {
       const std::lock_guard lock(table_.mutex());
       if (task->processes.contains(request.exec_id)) {
@@ -548,12 +586,24 @@ class ProcessTaskController::Impl {
       task.processes.clear();  // relays drain/close and process handles close before the system handle
       task.system.reset();
     }
+    if (task.storage_attached) {
+      client_.detach_container_storage(task.id);
+      task.storage_attached = false;
+    }
     if (task.mounted_rootfs) ::umount2((task.bundle / "rootfs").c_str(), MNT_DETACH);
+  }
+
+  // The host profile the builder reads, asked of HCS once.
+  const hcs::HostProfile& host_profile() {
+    std::call_once(host_profile_once_, [this] { host_profile_ = hcs::detect_host_profile(client_); });
+    return host_profile_;
   }
 
   hcs::Client& client_;
   TaskEvents& events_;
   const std::string namespace_name_;
+  std::once_flag host_profile_once_;
+  hcs::HostProfile host_profile_;
   TaskTable<TaskEntry> table_;
   std::set<std::string> creating_;      // ids whose Create is under way
   std::condition_variable exits_done_;  // an exit callback finished (with table_.mutex()): teardown and delete wait

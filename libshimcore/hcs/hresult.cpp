@@ -56,9 +56,9 @@ ErrorKind kind_of(std::uint32_t hr) noexcept {
   if (!failed(hr)) return ErrorKind::Unknown;
   if (same_code(hr, kSystemNotFound) || hr == kElementNotFound || hr == kFileNotFound) return ErrorKind::NotFound;
   if (same_code(hr, kSystemAlreadyExists)) return ErrorKind::AlreadyExists;
-  if (same_code(hr, kInvalidState) || same_code(hr, kSystemAlreadyStopped) ||
-      same_code(hr, kProcessAlreadyStopped) || same_code(hr, kOperationAlreadyStarted) ||
-      same_code(hr, kOperationNotStarted) || same_code(hr, kCallbackAlreadySet)) {
+  if (same_code(hr, kInvalidState) || same_code(hr, kSystemAlreadyStopped) || same_code(hr, kProcessAlreadyStopped) ||
+      same_code(hr, kOperationAlreadyStarted) || same_code(hr, kOperationNotStarted) ||
+      same_code(hr, kCallbackAlreadySet)) {
     return ErrorKind::FailedPrecondition;
   }
   if (same_code(hr, kInvalidJson) || hr == kInvalidArgument || same_code(hr, kUnknownMessage)) {
@@ -66,8 +66,7 @@ ErrorKind kind_of(std::uint32_t hr) noexcept {
   }
   if (hr == kNotImplemented || hr == kNotSupported || hr == kProcNotFound) return ErrorKind::Unimplemented;
   if (same_code(hr, kOperationTimeout)) return ErrorKind::DeadlineExceeded;
-  if (same_code(hr, kServiceNotAvailable) || same_code(hr, kServiceDisconnect) ||
-      same_code(hr, kConnectionClosed)) {
+  if (same_code(hr, kServiceNotAvailable) || same_code(hr, kServiceDisconnect) || same_code(hr, kConnectionClosed)) {
     return ErrorKind::Unavailable;
   }
   if (hr == kAccessDenied || same_code(hr, kHcsAccessDenied)) return ErrorKind::PermissionDenied;

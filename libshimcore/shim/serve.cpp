@@ -151,6 +151,10 @@ int serve(const SandboxKind& kind, const ShimFlags& flags) {
     const std::string ttrpc_address =
         ttrpc_env != nullptr && *ttrpc_env != '\0' ? std::string(ttrpc_env) : flags.address + ".ttrpc";
     auto client = hcs::make_default_client(flags.namespace_name);
+#ifndef _WIN32
+    // What the emulator accepts without modelling it goes to the debug log, not nowhere.
+    hcs::set_emulator_debug_log([](const std::string& message) { shim::log(shim::LogLevel::Debug, message); });
+#endif
     events::Publisher publisher(events::make_ttrpc_sink(ttrpc_address), flags.namespace_name);
     events::PublishingTaskEvents task_events(publisher);
     controller::ProcessTaskController process_tasks(*client, task_events, flags.namespace_name);

@@ -54,6 +54,11 @@ class RecordingClient final : public shimcore::hcs::Client {
   }
   json enumerate_systems(const json& query) override { return inner_->enumerate_systems(query); }
   json service_properties(const json& query) override { return inner_->service_properties(query); }
+  shimcore::hcs::ContainerVolume attach_container_storage(const std::string& id, const std::vector<std::string>& layers,
+                                                          const std::string& scratch) override {
+    return inner_->attach_container_storage(id, layers, scratch);
+  }
+  void detach_container_storage(const std::string& id) override { inner_->detach_container_storage(id); }
   std::vector<json> recorded() {
     const std::lock_guard lock(mutex);
     return modifications;

@@ -129,6 +129,11 @@ class GatedClient final : public hcs::Client {
   }
   nlohmann::json enumerate_systems(const nlohmann::json& query) override { return inner_->enumerate_systems(query); }
   nlohmann::json service_properties(const nlohmann::json& query) override { return inner_->service_properties(query); }
+  hcs::ContainerVolume attach_container_storage(const std::string& id, const std::vector<std::string>& layers,
+                                                const std::string& scratch) override {
+    return inner_->attach_container_storage(id, layers, scratch);
+  }
+  void detach_container_storage(const std::string& id) override { inner_->detach_container_storage(id); }
 
  private:
   std::unique_ptr<hcs::Client> inner_;

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <thread>
 
+#include "hcs/emulator/container_storage.h"
 #include "hcs/emulator/host_process.h"
 #include "hcs/emulator/lcow_guest.h"
 #include "hcs/emulator/orphaned_threads.h"
@@ -48,6 +49,15 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::system_clock;
+using emulator::escape_file_name_part;
+
+std::mutex debug_log_mutex;
+std::function<void(const std::string&)> debug_log;  // set_emulator_debug_log
+
+void emulator_debug(const std::string& message) {
+  const std::lock_guard lock(debug_log_mutex);
+  if (debug_log) debug_log(message);
+}
 
 constexpr std::uint32_t kPlan9ShareReadOnly = 0x00000001;  // Plan9Share.Flags (hcsshim internal/uvm/plan9.go)
 
@@ -115,20 +125,6 @@ std::optional<std::uint64_t> process_start_time(pid_t pid, bool living_only = fa
     }
   }
   return std::nullopt;
-}
-
-std::string escape_file_name_part(std::string_view text) {
-  std::string name;
-  for (const char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '@') {
-      name.push_back(c);
-    } else {
-      char escaped[4];
-      std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
-      name += escaped;
-    }
-  }
-  return name;
 }
 
 // <namespace>+<id>.json, each part with every byte outside [A-Za-z0-9._@-] escaped as %XX (so '+' only separates):
@@ -377,7 +373,11 @@ struct SystemObject {
   std::string owner;
   std::string runtime_id = new_guid();
   bool terminate_on_last_close = false;
-  std::optional<fs::path> root;  // a Container's root filesystem on this host
+  std::optional<fs::path> root;          // a Container's root filesystem on this host
+  std::optional<fs::path> mounted_root;  // the overlay assembled for it, unmounted when the system stops
+  ~SystemObject() {
+    if (mounted_root) emulator::release_container_root(*mounted_root);
+  }
 
   std::mutex mutex;
   std::condition_variable changed;
@@ -504,6 +504,12 @@ bool stop_system(Service& service, const std::shared_ptr<SystemObject>& system, 
   for (const auto& process : running) process->kill_group(SIGKILL);
   for (const auto& process : running) process->wait(std::nullopt, service.disconnected);
   if (guest) guest->stop();
+  std::optional<fs::path> mounted;
+  {
+    const std::lock_guard lock(system->mutex);
+    mounted.swap(system->mounted_root);
+  }
+  if (mounted) emulator::release_container_root(*mounted);
   if (system->system_type == "VirtualMachine") {
     std::error_code removed;
     fs::remove_all(service.vm_directory(system->runtime_id), removed);
@@ -836,6 +842,13 @@ class EmulatedSystem final : public ComputeSystem {
       fail(hresult::kInvalidJson, op, std::string("ProcessParameters: ") + error.what());
     }
     if (request.argv.empty()) fail(hresult::kInvalidArgument, op, "empty command line");
+    // A Windows working directory (C:\\dir) is the container's own drive: here, its root.
+    if (std::string& cwd = request.working_directory;
+        cwd.size() >= 2 && std::isalpha(static_cast<unsigned char>(cwd[0])) != 0 && cwd[1] == ':') {
+      cwd = cwd.substr(2);
+      std::replace(cwd.begin(), cwd.end(), '\\', '/');
+      if (cwd.empty() || cwd.front() != '/') cwd.insert(cwd.begin(), '/');
+    }
     if (system_->root) {
       if (::geteuid() == 0) {
         request.root = system_->root;
@@ -1073,6 +1086,17 @@ class Emulator final : public EmulatorClient {
  public:
   explicit Emulator(EmulatorOptions options) : service_(std::make_shared<Service>(std::move(options))) {}
 
+  ContainerVolume attach_container_storage(const std::string& id, const std::vector<std::string>& layers,
+                                           const std::string& scratch) override {
+    service_->check_connected("AttachLayerStorage");
+    return emulator::attach_storage(service_->options.runtime_dir, service_->options.namespace_name, id, layers,
+                                    scratch);
+  }
+
+  void detach_container_storage(const std::string& id) override {
+    emulator::detach_storage(service_->options.runtime_dir, service_->options.namespace_name, id);
+  }
+
   std::unique_ptr<ComputeSystem> create_system(const std::string& id, const json& document) override {
     constexpr std::string_view op = "CreateComputeSystem";
     service_->check_connected(op);
@@ -1099,11 +1123,24 @@ class Emulator final : public EmulatorClient {
     } else {
       system->system_type = "Container";
       system->runtime_os = "Windows";
-      const json& container = document.contains("Container") ? document["Container"] : document["HostedSystem"];
-      if (container.is_object() && container.contains("Storage") && container["Storage"].is_object()) {
-        const std::string path = container["Storage"].value("Path", std::string());
-        std::error_code error;
-        if (!path.empty() && path.front() == '/' && fs::is_directory(path, error)) system->root = fs::path(path);
+      if (document.contains("HostingSystemId")) {
+        const std::string host =
+            document["HostingSystemId"].is_string() ? document["HostingSystemId"].get<std::string>() : std::string();
+        const std::lock_guard lock(service_->mutex);
+        if (!service_->systems.contains(host)) {
+          fail(hresult::kSystemNotFound, op, "HostingSystemId \"" + host + "\" names no compute system");
+        }
+      }
+      // A hosted container's paths are the utility VM's; only a host container's storage is assembled here.
+      if (document.contains("Container")) {
+        emulator::ContainerRoot assembled = emulator::assemble_container_root(
+            service_->options.runtime_dir, service_->options.namespace_name, id, document["Container"]);
+        system->root = assembled.root;
+        system->mounted_root = assembled.mounted;
+        if (!assembled.not_modelled.empty()) {
+          emulator_debug(fmt::format("container {}: accepted, not modelled by the emulator: {}", id,
+                                     fmt::join(assembled.not_modelled, ", ")));
+        }
       }
     }
     system->open_handles = 1;
@@ -1344,6 +1381,46 @@ std::optional<EmulatorRecord> parse_emulator_record(std::string_view text, std::
   return record;
 }
 
+void set_emulator_debug_log(std::function<void(const std::string&)> sink) {
+  const std::lock_guard lock(debug_log_mutex);
+  debug_log = std::move(sink);
+}
+
+std::string emulated_name_to_guid(std::string_view name) {
+  // Two FNV-1a 64-bit hashes (different offset bases) give the 128 bits; version 8 (RFC 9562 custom), RFC variant.
+  auto fnv = [&](std::uint64_t hash) {
+    for (const char c : name) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 0x100000001b3ULL;
+    }
+    return hash;
+  };
+  std::uint64_t high = fnv(0xcbf29ce484222325ULL);
+  std::uint64_t low = fnv(0x84222325cbf29ce4ULL);
+  high = (high & ~0xf000ULL) | 0x8000ULL;
+  low = (low & ~(0xc0ULL << 56)) | (0x80ULL << 56);
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", high >> 32, (high >> 16) & 0xffff, high & 0xffff, low >> 48,
+                     low & 0xffffffffffffULL);
+}
+
+namespace emulator {
+
+std::string escape_file_name_part(std::string_view text) {
+  std::string name;
+  for (const char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == '@') {
+      name.push_back(c);
+    } else {
+      char escaped[4];
+      std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
+      name += escaped;
+    }
+  }
+  return name;
+}
+
+}  // namespace emulator
+
 EmulatorCleanup cleanup_emulated_systems(const fs::path& runtime_dir, std::string_view namespace_name,
                                          const std::vector<std::string>& ids) {
   EmulatorCleanup cleanup;
@@ -1385,6 +1462,8 @@ EmulatorCleanup cleanup_emulated_systems(const fs::path& runtime_dir, std::strin
     fs::remove(path, removed);
     cleanup.systems.push_back(record->id);
   }
+  // Only the containers cleaned up: a live shim's roots stay mounted.
+  if (!cleanup.systems.empty()) emulator::cleanup_container_storage(runtime_dir, namespace_name, cleanup.systems);
   return cleanup;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "shimcore/hcs/hresult.h"
 #include "shimcore/hcs/os_handle.h"
@@ -82,9 +83,29 @@ class ComputeSystem {
   virtual std::unique_ptr<Process> open_process(std::uint32_t pid) = 0;
 };
 
+// A container's storage made usable (HCS's layer storage API, computestorage.dll): the union of its read-only layers
+// over its scratch, as the volume a Container document's Storage.Path names, and the layers as Storage.Layers lists
+// them (hcsshim's mounted WCOW layers).
+struct ContainerVolume {
+  std::string volume_path;  // \\?\Volume{GUID}\ .
+  struct Layer {
+    std::string id;    // the layer's GUID (hcsshim: NameToGuid of the folder's name)
+    std::string path;  // the layer folder
+  };
+  std::vector<Layer> layers;  // top-most first, as given
+};
+
 class Client {
  public:
   virtual ~Client() = default;
+
+  // Prepares `layers` (read-only folders, top-most first) over the writable `scratch` folder for container `id` and
+  // returns the volume to name in its document. Throws Error(Unimplemented) where the backend has no layer storage,
+  // HcsError for a layer or scratch that does not exist.
+  virtual ContainerVolume attach_container_storage(const std::string& id, const std::vector<std::string>& layers,
+                                                   const std::string& scratch);
+  // Undoes attach_container_storage; a container without storage is no error.
+  virtual void detach_container_storage(const std::string& id);
 
   // `document` is a ComputeSystem document with exactly one of Container, VirtualMachine, HostedSystem.
   virtual std::unique_ptr<ComputeSystem> create_system(const std::string& id, const nlohmann::json& document) = 0;

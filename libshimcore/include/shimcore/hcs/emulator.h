@@ -102,6 +102,14 @@ class EmulatorClient : public Client {
 
 std::unique_ptr<EmulatorClient> make_emulator_client(EmulatorOptions options);
 
+// Where the emulator says what it accepted without modelling it (a shim routes this to its debug log). Process-wide;
+// an empty sink drops the messages.
+void set_emulator_debug_log(std::function<void(const std::string&)> sink);
+
+// The emulator's stand-in for HcsNameToGuid (hcsshim's wclayer.NameToGuid of a layer folder's name): a stable GUID
+// for a name. Not Windows' algorithm: GUIDs made here differ from a Windows host's for the same name.
+std::string emulated_name_to_guid(std::string_view name);
+
 // A system's record on disk, as cleanup_emulated_systems reads it.
 struct EmulatorRecordProcess {
   std::uint32_t pid = 0;
