@@ -15,12 +15,15 @@
 #include "containerd/task/v3/shim.pb.h"
 #include "e2e_util.h"
 #include "private_containerd.h"
+#include "run_process.h"
 #include "runhcs/stats/stats.pb.h"
+#include "shimcore/hcs/emulator.h"
 #include "shimcore/transport/ttrpc_client.h"
 #include "test_util.h"
 
 using namespace std::chrono_literals;
 using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::StartsWith;
 using shimcore::testing::BackgroundProcess;
 using shimcore::testing::eventually;
 using shimcore::testing::PrivateContainerd;
@@ -222,4 +225,153 @@ TEST_CASE("kill -9 of the shim: containerd runs delete, which cleans up everythi
   CHECK((task_delete.exit_status == 0 || task_delete.err.find("not found") != std::string::npos));
   CHECK(e2e.containerd.ctr({"container", "delete", "t4"}).exit_status == 0);
   CHECK(e2e.containerd.ctr({"container", "ls", "-q"}).out.empty());
+}
+
+namespace {
+
+// A Windows-shaped task as containerd on Windows sends it: layer folders (top-most first, the scratch last), a
+// Windows command line and working directory, Windows resources, a mapped directory.
+struct WindowsLayers {
+  fs::path top;
+  fs::path base;
+  fs::path scratch;
+  fs::path share;
+};
+
+WindowsLayers make_windows_layers(const E2E& e2e, const std::string& name) {
+  const fs::path dir = e2e.containerd.dir() / ("layers-" + name);
+  WindowsLayers layers{dir / "top", e2e.containerd.make_busybox_rootfs("base-" + name), dir / "scratch", dir / "share"};
+  fs::create_directories(layers.top);
+  fs::create_directories(layers.scratch);
+  fs::create_directories(layers.share);
+  std::ofstream(layers.top / "top.txt") << "from the top layer\n";
+  std::ofstream(layers.share / "shared.txt") << "shared\n";
+  return layers;
+}
+
+nlohmann::json windows_spec(const WindowsLayers& layers, const std::string& command_line) {
+  return {{"ociVersion", "1.1.0"},
+          {"process", {{"commandLine", command_line}, {"cwd", "C:\\"}, {"env", {"PATH=/bin"}}}},
+          {"root", nlohmann::json::object()},
+          {"hostname", "wcow-demo"},
+          {"mounts",
+           {{{"destination", "C:\\share"}, {"source", fs::canonical(layers.share).string()}, {"options", {"ro"}}}}},
+          {"windows",
+           {{"layerFolders", {layers.top.string(), layers.base.string(), layers.scratch.string()}},
+            {"resources", {{"memory", {{"limit", 268435456}}}, {"cpu", {{"count", 1}}}}}}}};
+}
+
+fs::path write_spec(const E2E& e2e, const std::string& name, const nlohmann::json& spec) {
+  const fs::path file = e2e.containerd.dir() / (name + ".json");
+  std::ofstream(file) << spec.dump(2);
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("a Windows OCI spec (layer folders, commandLine) runs over the layers with its writes in the scratch",
+          "[e2e]") {
+  E2E e2e;
+  const WindowsLayers layers = make_windows_layers(e2e, "w1");
+  const fs::path spec = write_spec(
+      e2e, "w1",
+      windows_spec(
+          layers,
+          R"(sh -c "cat /top.txt; cat /bin/../top.txt >/dev/null; echo written >/new.txt; echo done; exit 5")"));
+  const auto run = e2e.containerd.ctr({"run", "--rm", "--config", spec.string(), "--runtime", kShim, "w1"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  CHECK(run.out == "from the top layer\ndone\n");
+  CHECK(run.exit_status == 5);
+  // The write went to the scratch's upper folder; the layers are unchanged.
+  std::ifstream written(layers.scratch / "upper" / "new.txt");
+  CHECK(std::string((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>()) == "written\n");
+  CHECK_FALSE(fs::exists(layers.top / "new.txt"));
+  CHECK_FALSE(fs::exists(layers.base / "new.txt"));
+  // The overlay went with the task.
+  CHECK(eventually([&] { return shimcore::testing::mounts_under("/tmp/shimcore-e2e-" + e2e.id_suffix).empty(); }));
+}
+
+TEST_CASE("the Container document the shim sent for a Windows spec is exactly hcsdoc's wcow-container document",
+          "[e2e]") {
+  E2E e2e;
+  const WindowsLayers layers = make_windows_layers(e2e, "w2");
+  const nlohmann::json spec = windows_spec(layers, "sh -c \"sleep 30\"");
+  const auto run =
+      e2e.containerd.ctr({"run", "-d", "--config", write_spec(e2e, "w2", spec).string(), "--runtime", kShim, "w2"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  const fs::path record = "/tmp/shimcore-e2e-" + e2e.id_suffix + "/hcs/default+w2.json";
+  REQUIRE(eventually([&] { return fs::exists(record); }));
+  nlohmann::json sent;
+  {
+    std::ifstream in(record);
+    sent = nlohmann::json::parse(in).at("Document");
+  }
+  // hcsdoc's input: the same spec with root.path set to the volume the layers were attached as, the layers as
+  // mounted (their ids are the emulator's NameToGuid of each folder's name), and the emulated host.
+  nlohmann::json input_spec = spec;
+  input_spec["root"]["path"] = sent["Container"]["Storage"]["Path"];
+  nlohmann::json mounted = nlohmann::json::array();
+  for (const fs::path& layer : {layers.top, layers.base}) {
+    mounted.push_back({{"LayerID", shimcore::hcs::emulated_name_to_guid(layer.filename().string())},
+                       {"MountedPath", layer.string()}});
+  }
+  const nlohmann::json input{
+      {"spec", input_spec},
+      {"id", "w2"},
+      {"owner", "containerd-shim-process-v2"},
+      {"bundle", (e2e.containerd.state_dir() / "io.containerd.runtime.v2.task" / "default" / "w2").string()},
+      {"networkNamespace", ""},
+      {"mountedLayers", mounted},
+      {"host", {{"osBuild", 26100}, {"activeProcessorCount", std::thread::hardware_concurrency()}}}};
+  const fs::path input_file = e2e.containerd.dir() / "w2-input.json";
+  std::ofstream(input_file) << input.dump(2);
+  const auto hcsdoc = shimcore::testing::run_process(
+      {(fs::path(SHIMCORE_TEST_BIN_DIR).parent_path() / "tools" / "bin" / "hcsdoc").string(), "--pipeline",
+       "wcow-container", "--input", input_file.string()});
+  INFO("hcsdoc: " << hcsdoc.out << hcsdoc.err << "\nsent: " << sent.dump(2));
+  REQUIRE(hcsdoc.exit_status == 0);
+  CHECK(nlohmann::json::parse(hcsdoc.out) == sent["Container"]);
+  // What the document carries, spelled out: the volume, both layers in order, the mapped directory, the limits.
+  CHECK_THAT(sent["Container"]["Storage"]["Path"].get<std::string>(), StartsWith(R"(\\?\Volume{)"));
+  REQUIRE(sent["Container"]["Storage"]["Layers"].size() == 2);
+  CHECK(sent["Container"]["Storage"]["Layers"][0]["Path"] == layers.top.string());
+  CHECK(sent["Container"]["Storage"]["Layers"][1]["Path"] == layers.base.string());
+  CHECK(sent["Container"]["MappedDirectories"][0]["ContainerPath"] == "C:\\share");
+  CHECK(sent["Container"]["MappedDirectories"][0]["ReadOnly"] == true);
+  CHECK(sent["Container"]["Memory"]["SizeInMB"] == 256);
+  CHECK(sent["Container"]["Processor"]["Count"] == 1);
+  CHECK(sent["Owner"] == "containerd-shim-process-v2");
+  CHECK(shimcore::testing::kill_lone_task(e2e.containerd, "w2"));
+}
+
+// ctr prints the shim's message, not its status code: test_controller checks the kinds (InvalidArgument,
+// FailedPrecondition) of the same refusals.
+TEST_CASE("bad Windows specs are refused naming the field: a missing layer folder, one folder, Hyper-V isolation",
+          "[e2e]") {
+  E2E e2e;
+  const WindowsLayers layers = make_windows_layers(e2e, "w3");
+  auto refusal = [&](const std::string& id, const nlohmann::json& spec) {
+    const auto run =
+        e2e.containerd.ctr({"run", "--rm", "--config", write_spec(e2e, id, spec).string(), "--runtime", kShim, id});
+    CHECK(run.exit_status != 0);
+    e2e.containerd.ctr({"container", "delete", id});
+    return run.err;
+  };
+  nlohmann::json missing = windows_spec(layers, "sh -c exit");
+  missing["windows"]["layerFolders"][1] = (layers.top.parent_path() / "no-such-layer").string();
+  const std::string missing_error = refusal("w3a", missing);
+  CHECK_THAT(missing_error, ContainsSubstring("spec.windows.layerFolders[1]"));
+
+  nlohmann::json one = windows_spec(layers, "sh -c exit");
+  one["windows"]["layerFolders"] = {layers.scratch.string()};
+  const std::string one_error = refusal("w3b", one);
+  CHECK_THAT(one_error, ContainsSubstring("must pass at least two Windows.LayerFolders"));
+
+  nlohmann::json hyperv = windows_spec(layers, "sh -c exit");
+  hyperv["windows"]["hyperv"] = nlohmann::json::object();
+  const std::string hyperv_error = refusal("w3c", hyperv);
+  CHECK_THAT(hyperv_error, ContainsSubstring("spec.windows.hyperv"));
+  CHECK(shimcore::testing::task_list(e2e.containerd).empty());
+  CHECK(eventually([&] { return e2e.containerd.shim_daemons().empty(); }));
 }
