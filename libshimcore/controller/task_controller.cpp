@@ -20,6 +20,7 @@
 
 #include "shimcore/build_config.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/hcs/job_object.h"
 #include "shimcore/io/stdio_relay.h"
 #include "shimcore/shim/log.h"
 #include "shimcore/shim/runtime.h"
@@ -94,6 +95,63 @@ json process_parameters(const std::string& id, const json& process, const Stdio&
   return parameters;
 }
 
+constexpr std::string_view kHostProcessContainer = "microsoft.com/hostprocess-container";
+constexpr std::string_view kDisableHostProcessContainer = "microsoft.com/disable-hostprocess-container";
+
+// Go's strconv.ParseBool, false for what it refuses (hcsshim's ParseAnnotationsBool then keeps the default).
+bool annotation_true(const json& annotations, std::string_view key) {
+  if (!annotations.is_object()) return false;
+  const auto it = annotations.find(std::string(key));
+  if (it == annotations.end() || !it->is_string()) return false;
+  static const std::set<std::string> yes{"1", "t", "T", "TRUE", "true", "True"};
+  return yes.contains(it->get<std::string>());
+}
+
+// hcsshim's host-process checks (oci.IsJobContainer, the annotation conflict of ProcessAnnotations) and the refusal
+// of a hypervisor-isolated one, which is the wcow shim's.
+bool is_host_process_container(const std::string& id, const json& spec) {
+  const json annotations = spec.value("annotations", json::object());
+  const bool enabled = annotation_true(annotations, kHostProcessContainer);
+  if (enabled && annotation_true(annotations, kDisableHostProcessContainer)) {
+    throw make_error(ErrorKind::InvalidArgument,
+                     "task {}: host process container annotations \"{}\" = \"{}\" and \"{}\" = \"{}\" conflict", id,
+                     kDisableHostProcessContainer,
+                     annotations[std::string(kDisableHostProcessContainer)].get<std::string>(), kHostProcessContainer,
+                     annotations[std::string(kHostProcessContainer)].get<std::string>());
+  }
+  if (enabled && spec.contains("windows") && spec["windows"].is_object() && spec["windows"].contains("hyperv")) {
+    throw make_error(ErrorKind::InvalidArgument,
+                     "task {}: spec.windows.hyperv with {}=true: hypervisor-isolated host-process containers run in a "
+                     "utility VM (the wcow shim)",
+                     id, kHostProcessContainer);
+  }
+  return enabled;
+}
+
+// A job's limits from windows.resources (hcsshim's jobcontainers specToLimits), or a Linux spec's memory limit and
+// CPU shares through the same Windows shape the builder reads.
+hcs::JobLimits job_limits(const json& spec) {
+  const json shaped = spec.contains("windows") ? spec : windows_shape_of_linux_spec(spec);
+  const json resources = shaped.value("windows", json::object()).value("resources", json::object());
+  hcs::JobLimits limits;
+  if (!resources.is_object()) return limits;
+  const json memory = resources.value("memory", json::object());
+  if (memory.is_object() && memory.contains("limit") && memory["limit"].is_number_unsigned()) {
+    limits.memory_bytes = memory["limit"].get<std::uint64_t>();
+  }
+  const json cpu = resources.value("cpu", json::object());
+  if (cpu.is_object()) {
+    if (cpu.contains("count") && cpu["count"].is_number_unsigned())
+      limits.cpu_count = cpu["count"].get<std::uint32_t>();
+    if (cpu.contains("maximum") && cpu["maximum"].is_number_unsigned()) {
+      limits.cpu_maximum = cpu["maximum"].get<std::uint32_t>();
+    }
+    if (cpu.contains("shares") && cpu["shares"].is_number_unsigned())
+      limits.cpu_weight = cpu["shares"].get<std::uint32_t>();
+  }
+  return limits;
+}
+
 struct ProcessEntry {
   std::string exec_id;  // empty for the init process
   Stdio stdio;
@@ -119,6 +177,8 @@ struct TaskEntry {
   bool windows_spec = false;      // processes take Windows command lines
   bool storage_attached = false;  // the HCS layer storage is ours to detach
   std::unique_ptr<hcs::ComputeSystem> system;
+  // A host-process container: a job object instead of a compute system (hcsshim's jobcontainers).
+  std::unique_ptr<hcs::JobObject> job;
   std::map<std::string, std::shared_ptr<ProcessEntry>> processes;  // "" = init
   // When the init exits, the container is stopped on this thread, and its execs end with it: hcsshim's waitInitExit
   // closes the task then. teardown joins it (under the table's lock it takes it) before the system handle goes.
@@ -176,6 +236,7 @@ class ProcessTaskController::Impl {
     task->id = request.id;
     task->bundle = bundle;
     task->membership = spec.membership;
+    if (is_host_process_container(request.id, spec.raw)) return create_host_process(request, spec, task);
     // The container's layers: a Windows spec's layer folders or windows-layer mount, else the Linux rootfs (mounted
     // here from containerd's mounts, or root.path) as its one writable layer.
     task->windows_spec = is_windows_container_spec(spec.raw, request.rootfs);
@@ -236,11 +297,72 @@ class ProcessTaskController::Impl {
     return 0;
   }
 
+  // A host-process container: no HCS document (hcsshim writes none), a job object with the spec's limits whose
+  // processes run on the host's root; the container's root folder is named to them in CONTAINER_SANDBOX_MOUNT_POINT,
+  // as hcsshim does.
+  std::uint32_t create_host_process(const CreateTaskRequest& request, const OciSpec& spec,
+                                    const std::shared_ptr<TaskEntry>& task) {
+    fs::path root = request.bundle.empty() ? fs::path() : fs::path(request.bundle) / "rootfs";
+    task->windows_spec = is_windows_container_spec(spec.raw, request.rootfs);
+    if (task->windows_spec) {
+      root = windows_layers(request.id, spec.raw, request.rootfs).scratch;
+    } else if (!request.rootfs.empty()) {
+      mount_rootfs(request.id, root, request.rootfs);
+      task->mounted_rootfs = true;
+    } else if (!spec.root_path.empty()) {
+      root = fs::path(spec.root_path).is_absolute() ? fs::path(spec.root_path) : task->bundle / spec.root_path;
+    }
+    auto init = std::make_shared<ProcessEntry>();
+    init->stdio = request.stdio;
+    try {
+      init->parameters = host_process_parameters(request.id, spec.process, request.stdio, *task, root);
+      task->job = hcs::create_job_object(request.id);
+      task->job->set_limits(job_limits(spec.raw));
+      init->relay =
+          io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
+                                request.stdio.terminal, request.id, namespace_name_});
+    } catch (...) {
+      task->job.reset();
+      if (task->mounted_rootfs) ::umount2(root.c_str(), MNT_DETACH);
+      throw;
+    }
+    task->processes.emplace("", init);
+    {
+      const std::lock_guard lock(table_.mutex());
+      table_.tasks().emplace(request.id, task);
+    }
+    events_.created(request, 0);
+    const std::vector<std::string> cgroups = task->job->locations();
+    shim::log(shim::LogLevel::Info, "host-process task created",
+              {{"task", request.id}, {"rootfs", root.string()}, {"job", cgroups.empty() ? "" : cgroups.front()}});
+    return 0;
+  }
+
+  json host_process_parameters(const std::string& id, const json& process, const Stdio& stdio, const TaskEntry& task,
+                               const fs::path& root) {
+    json parameters = process_parameters(id, process, stdio, task.windows_spec);
+    parameters["Environment"]["CONTAINER_SANDBOX_MOUNT_POINT"] = root.string();
+    return parameters;
+  }
+
+  std::unique_ptr<hcs::Process> create_process(TaskEntry& task, const json& parameters) {
+    if (!task.job) return task.system->create_process(parameters);
+    json with_root = parameters;
+    if (!with_root["Environment"].contains("CONTAINER_SANDBOX_MOUNT_POINT")) {
+      const auto init = task.processes.find("");
+      if (init != task.processes.end()) {
+        with_root["Environment"]["CONTAINER_SANDBOX_MOUNT_POINT"] =
+            init->second->parameters["Environment"].value("CONTAINER_SANDBOX_MOUNT_POINT", std::string());
+      }
+    }
+    return task.job->create_process(with_root);
+  }
+
   std::uint32_t start(const std::string& id, const std::string& exec_id) {
     const auto [task, process] = table_.find(id, exec_id);
     std::unique_lock lock(table_.mutex());
     require_state(id, exec_id, *process, {ProcessState::Created}, "start");
-    auto created = task->system->create_process(process->parameters);
+    auto created = create_process(*task, process->parameters);
     process->pid = created->pid();
     process->relay->attach(created->take_stdio());
     process->process = std::move(created);
@@ -324,6 +446,8 @@ class ProcessTaskController::Impl {
         }
       }
     }
+    // A host-process container's kill-all reaches every process of its job, children included.
+    if (all && exec_id.empty() && task->job) task->job->signal_all(static_cast<int>(signal));
     for (std::size_t index = 0; index < targets.size(); ++index) {
       try {
         targets[index]->signal({{"Signal", signal}});
@@ -389,6 +513,7 @@ class ProcessTaskController::Impl {
   std::vector<std::uint32_t> pids(const std::string& id) {
     const auto task = table_.find_task(id);
     const std::lock_guard lock(table_.mutex());
+    if (task->job) return task->job->pids();  // every process of the job, children included
     std::vector<std::uint32_t> result;
     for (const auto& [exec_id, process] : task->processes) {
       if (process->state == ProcessState::Running) result.push_back(process->pid);
@@ -424,6 +549,15 @@ class ProcessTaskController::Impl {
     const auto [task, init] = table_.find(id, "");
     const std::lock_guard lock(table_.mutex());
     require_state(id, "", *init, {ProcessState::Running}, "update");
+    if (task->job) {
+      hcs::JobLimits limits;
+      limits.memory_bytes = update.memory_limit_bytes;
+      limits.cpu_count = update.processor_count;
+      limits.cpu_maximum = update.processor_maximum;
+      limits.cpu_weight = update.processor_weight;
+      task->job->set_limits(limits);
+      return;
+    }
     if (update.memory_limit_bytes) {
       // HCS takes whole MiB; a limit below 1 MiB would stop the container outright.
       const std::uint64_t mib = (*update.memory_limit_bytes + (1u << 20) - 1) >> 20;
@@ -468,6 +602,13 @@ class ProcessTaskController::Impl {
       // Held across the query: a running init cannot be deleted (and its system torn down) meanwhile.
       const std::lock_guard lock(table_.mutex());
       require_state(id, "", *init, {ProcessState::Running}, "get the statistics of");
+      if (task->job) {
+        const hcs::JobStatistics job = task->job->statistics();
+        hcs::schema::Statistics statistics;
+        statistics.processor = hcs::schema::ProcessorStats{job.cpu_time_ns / 100, std::nullopt, std::nullopt};
+        statistics.memory = hcs::schema::MemoryStats{job.memory_bytes, std::nullopt, std::nullopt};
+        return statistics;
+      }
       properties = task->system->properties({{"PropertyTypes", {"Statistics"}}});
     }
     if (!properties.contains("Statistics")) return {};
@@ -546,7 +687,9 @@ class ProcessTaskController::Impl {
     if (exec_id.empty()) {
       // Not on this HCS thread: terminating a system from its own notification is not safe.
       const std::lock_guard lock(table_.mutex());
-      if (!task->torn_down && task->system) {
+      if (!task->torn_down && task->job) {
+        task->init_exit_stop = std::jthread([job = task->job.get()] { job->terminate(); });
+      } else if (!task->torn_down && task->system) {
         task->init_exit_stop = std::jthread([system = task->system.get(), id] {
           try {
             system->terminate();
@@ -569,9 +712,10 @@ class ProcessTaskController::Impl {
       init_exit_stop = std::move(task.init_exit_stop);
     }
     if (init_exit_stop.joinable()) init_exit_stop.join();
-    if (task.system) {
+    if (task.system || task.job) {
       try {
-        task.system->terminate();
+        if (task.job) task.job->terminate();
+        if (task.system) task.system->terminate();
       } catch (const hcs::HcsError& error) {
         if (!error.already_stopped()) shim::log(shim::LogLevel::Warn, "terminate failed", {{"error", error.what()}});
       }
@@ -585,6 +729,7 @@ class ProcessTaskController::Impl {
       }
       task.processes.clear();  // relays drain/close and process handles close before the system handle
       task.system.reset();
+      task.job.reset();  // removes the job's cgroups
     }
     if (task.storage_attached) {
       client_.detach_container_storage(task.id);

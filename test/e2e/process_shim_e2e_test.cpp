@@ -375,3 +375,97 @@ TEST_CASE("bad Windows specs are refused naming the field: a missing layer folde
   CHECK(shimcore::testing::task_list(e2e.containerd).empty());
   CHECK(eventually([&] { return e2e.containerd.shim_daemons().empty(); }));
 }
+
+namespace {
+
+// The job's cgroup file for a controller: cgroup v2's one folder, or v1's per-controller hierarchy.
+fs::path job_cgroup_file(const std::string& id, const std::string& controller, const std::string& v1_file,
+                         const std::string& v2_file) {
+  if (fs::exists("/sys/fs/cgroup/cgroup.controllers")) return fs::path("/sys/fs/cgroup/shimcore-jobs") / id / v2_file;
+  return fs::path("/sys/fs/cgroup") / controller / "shimcore-jobs" / id / v1_file;
+}
+
+std::string first_line(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+}  // namespace
+
+TEST_CASE("a host-process task runs as a job: on the host's root, in its cgroups with the spec's limits; kill-all",
+          "[e2e]") {
+  E2E e2e;
+  const std::string id = "hp" + e2e.id_suffix;
+  const auto run =
+      e2e.containerd.ctr({"run", "-d", "--annotation", "microsoft.com/hostprocess-container=true", "--memory-limit",
+                          "67108864", "--cpu-shares", "512", "--runtime", kShim, "--rootfs", e2e.rootfs.string(), id,
+                          "/bin/sh", "-c", "sleep 300 & sleep 301 & wait"});
+  INFO("ctr: " << run.out << run.err << "\ncontainerd log:\n" << e2e.containerd.log());
+  REQUIRE(run.exit_status == 0);
+  const fs::path procs = job_cgroup_file(id, "pids", "cgroup.procs", "cgroup.procs");
+  std::vector<std::string> pids;
+  REQUIRE(eventually([&] {
+    const auto ps = e2e.containerd.ctr({"task", "ps", id});
+    std::istringstream lines(ps.out);
+    pids.clear();
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string pid;
+      if (fields >> pid) pids.push_back(pid);
+    }
+    return pids.size() == 3;  // sh and both sleeps: every process of the job, children included
+  }));
+  // Each is in the job's cgroup, runs on the host's root, and is told where the container's root is.
+  std::string members;
+  {
+    std::ifstream in(procs);
+    members.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  for (const std::string& pid : pids) {
+    CHECK_THAT(members, ContainsSubstring(pid + "\n"));
+    CHECK(fs::read_symlink("/proc/" + pid + "/root") == "/");
+  }
+  std::ifstream environ("/proc/" + pids.front() + "/environ");
+  const std::string environment((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+  CHECK_THAT(environment, ContainsSubstring("CONTAINER_SANDBOX_MOUNT_POINT=" + e2e.rootfs.string()));
+  // The spec's limits are the job's.
+  CHECK(first_line(job_cgroup_file(id, "memory", "memory.limit_in_bytes", "memory.max")) == "67108864");
+  const bool v2 = fs::exists("/sys/fs/cgroup/cgroup.controllers");
+  CHECK(first_line(job_cgroup_file(id, "cpu", "cpu.shares", "cpu.weight")) == (v2 ? "512" : "5242"));
+  // Statistics come from the job: its cgroups' memory and CPU time (Task.Stats on the shim's socket; ctr's Linux
+  // build cannot render Windows statistics).
+  {
+    shimcore::transport::TtrpcClient client(e2e.containerd.task_shim_address(id));
+    containerd::task::v3::StatsRequest request;
+    request.set_id(id);
+    const auto response = client.call<containerd::task::v3::StatsResponse>("containerd.task.v3.Task", "Stats", request,
+                                                                           {std::chrono::seconds(5), {}});
+    containerd::runhcs::stats::v1::Statistics statistics;
+    REQUIRE(statistics.ParseFromString(response.stats().value()));
+    REQUIRE(statistics.has_windows());
+    CHECK(statistics.windows().memory().memory_usage_commit_bytes() > 0);
+    CHECK(statistics.windows().memory().memory_usage_commit_bytes() <= 67108864u);
+  }
+  // Kill-all reaches every process of the job; the job's cgroups go with the task.
+  CHECK(e2e.containerd.ctr({"task", "kill", "-a", "-s", "SIGKILL", id}).exit_status == 0);
+  CHECK(eventually([&] {
+    const auto tasks = shimcore::testing::task_list(e2e.containerd);
+    return tasks.size() == 1 && tasks[0].size() == 3 && tasks[0][2] == "STOPPED";
+  }));
+  for (const std::string& pid : pids) CHECK(eventually([&] { return !fs::exists("/proc/" + pid + "/root"); }));
+  CHECK(e2e.containerd.ctr({"task", "delete", id}).exit_status == 0);
+  CHECK(eventually([&] { return !fs::exists(procs.parent_path()); }));
+  e2e.containerd.ctr({"container", "delete", id});
+
+  // Both host-process annotations at once conflict, as in hcsshim.
+  const auto conflict =
+      e2e.containerd.ctr({"run", "--rm", "--annotation", "microsoft.com/hostprocess-container=true", "--annotation",
+                          "microsoft.com/disable-hostprocess-container=true", "--runtime", kShim, "--rootfs",
+                          e2e.rootfs.string(), id + "c", "/bin/true"});
+  CHECK(conflict.exit_status != 0);
+  CHECK_THAT(conflict.err, ContainsSubstring("microsoft.com/disable-hostprocess-container"));
+}

@@ -184,6 +184,9 @@ SpawnedProcess spawn_host_process(const SpawnRequest& request) {
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
       for (int fd = 3; fd < fd_limit; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
+    for (const int procs : request.join_cgroups) {
+      if (::write(procs, "0", 1) != 1) child_fail(status_fd);
+    }
     if (!root.empty() && (::chroot(root.c_str()) != 0)) child_fail(status_fd);
     if (::chdir(cwd.c_str()) != 0) child_fail(status_fd);
     int last_error = ENOENT;

@@ -28,6 +28,9 @@ struct SpawnRequest {
   bool stdin_pipe = false;
   bool stdout_pipe = false;
   bool stderr_pipe = false;
+  // Open cgroup.procs files the child joins before exec ("0" written to each): a job container's cgroups, so that
+  // nothing it starts escapes them.
+  std::vector<int> join_cgroups;
 };
 
 struct SpawnedProcess {
