@@ -14,6 +14,7 @@
 
 #include "shimcore/build_config.h"
 #include "shimcore/errdefs.h"
+#include "shimcore/hcs/job_object.h"
 #include "shimcore/shim/log.h"
 
 namespace shimcore::controller {
@@ -28,6 +29,13 @@ constexpr std::uint32_t kSigterm = 15;
 constexpr auto kTerminateBound = std::chrono::seconds(5);
 
 // <bundle>/config.json is optional (CRI sends none); when present it must be an OCI spec, whose annotations count.
+// microsoft.com/hostprocess-container, as Go's ParseBool reads it.
+bool host_process_annotations(const std::map<std::string, std::string>& annotations) {
+  const auto it = annotations.find("microsoft.com/hostprocess-container");
+  static const std::set<std::string> yes{"1", "t", "T", "TRUE", "true", "True"};
+  return it != annotations.end() && yes.contains(it->second);
+}
+
 // The sandbox's own config.json (containerd's Sandbox API may write none): {} when absent.
 json sandbox_spec(const std::string& id, const fs::path& bundle) {
   std::error_code error;
@@ -111,12 +119,31 @@ class PauseSandboxController::Impl {
     // its one layer is the host's root (a Linux rootfs as one layer, the step Linux specs take), and its spec is the
     // sandbox's own config in the Windows shape.
     const std::string pause_id = pause_system_id(request.id);
+    const bool host_process = host_process_annotations(annotations);
     json pause_spec = sandbox_spec(request.id, request.bundle);
     pause_spec["process"] = {{"args", pause_command_}, {"cwd", "/"}};
     if (!pause_spec.contains("annotations") || !pause_spec["annotations"].is_object()) {
       pause_spec["annotations"] = json::object();
     }
     for (const auto& [key, value] : annotations) pause_spec["annotations"][key] = value;
+    std::shared_ptr<hcs::ComputeSystem> system;
+    if (host_process) {
+      // A host-process pod's pause is a job container too (hcsshim's), as every container of the pod must be.
+      system = hcs::job_compute_system(pause_id, hcs::create_job_object(pause_id));
+    } else {
+      system = create_pause_system(request, pause_id, pause_spec);
+    }
+    const std::lock_guard lock(mutex_);
+    if (state_ != SandboxState::NotCreated) {
+      throw make_error(ErrorKind::AlreadyExists, "cannot create sandbox {}: this shim already serves sandbox {}",
+                       request.id, id_);
+    }
+    host_process_ = host_process;
+    commit_create(request, std::move(annotations), std::move(system));
+  }
+
+  std::shared_ptr<hcs::ComputeSystem> create_pause_system(const CreateSandboxRequest& request,
+                                                          const std::string& pause_id, const json& pause_spec) {
 #if SHIMCORE_HAS_PROCESS
     const hcs::ContainerVolume volume = client_.attach_container_storage(pause_id, {"/"}, "");
     json document;
@@ -142,11 +169,12 @@ class PauseSandboxController::Impl {
       client_.detach_container_storage(pause_id);
       throw;
     }
-    const std::lock_guard lock(mutex_);
-    if (state_ != SandboxState::NotCreated) {
-      throw make_error(ErrorKind::AlreadyExists, "cannot create sandbox {}: this shim already serves sandbox {}",
-                       request.id, id_);
-    }
+    return system;
+  }
+
+  // With mutex_ held: the sandbox exists from here on.
+  void commit_create(const CreateSandboxRequest& request, std::map<std::string, std::string> annotations,
+                     std::shared_ptr<hcs::ComputeSystem> system) {
     // Recorded before the sandbox counts as created: a pause container `delete` could not find would outlive a crash.
     // On failure the system handle closes here and, with ShouldTerminateOnLastHandleClosed, the pause goes with it.
     write_members(request.bundle, request.id, {});
@@ -387,6 +415,21 @@ class PauseSandboxController::Impl {
       throw make_error(ErrorKind::FailedPrecondition, "cannot add task {} to sandbox {}: it is {}", task_id, id_,
                        to_string(state_));
     }
+    // hcsshim keeps a host-process pod's containers host-process (they share the host's network), and kubelet keeps
+    // host-process containers in host-process pods.
+    const bool member_host_process = host_process_annotations(bundle_annotations(task_id, bundle));
+    if (host_process_ && !member_host_process) {
+      throw make_error(ErrorKind::FailedPrecondition,
+                       "task {}: cannot create a normal process isolated container if the pod sandbox is a job "
+                       "container running on host",
+                       task_id);
+    }
+    if (!host_process_ && member_host_process) {
+      throw make_error(ErrorKind::FailedPrecondition,
+                       "task {}: cannot create a host-process container in pod {}, whose sandbox is not a host-process "
+                       "container",
+                       task_id, id_);
+    }
     auto members = members_;
     members[task_id] = bundle;
     // Written before the member exists: `delete` after a crash must find every system and mount this daemon made.
@@ -460,6 +503,7 @@ class PauseSandboxController::Impl {
   }
 
   hcs::Client& client_;
+  bool host_process_ = false;  // a host-process pod: its pause and every member are job containers
   std::once_flag host_profile_once_;
   hcs::HostProfile host_profile_;
   ProcessTaskController& tasks_;

@@ -4,6 +4,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -211,4 +212,62 @@ TEST_CASE("process container: the controller sends the builder's document for a 
         }) == ErrorKind::InvalidArgument);
   // Only the Linux task's volume is still attached.
   CHECK(std::distance(fs::directory_iterator(fixture.dir.path / "hcs" / "volumes"), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("process container: a host-process task's Update and Stats go through its job's cgroups") {
+  Fixture fixture;
+  const json spec{{"process", {{"args", {"/bin/sleep", "300"}}, {"cwd", "/"}}},
+                  {"root", {{"path", "/"}}},
+                  {"annotations", {{"microsoft.com/hostprocess-container", "true"}}},
+                  {"linux", {{"resources", {{"memory", {{"limit", 100 << 20}}}}}}}};
+  fixture.tasks.create({"job1", fixture.bundle("job1", spec).string(), {}, {}});
+  const std::uint32_t pid = fixture.tasks.start("job1", "");
+  const bool v2 = fs::exists("/sys/fs/cgroup/cgroup.controllers");
+  const fs::path memory = v2 ? fs::path("/sys/fs/cgroup/shimcore-jobs/job1/memory.max")
+                             : fs::path("/sys/fs/cgroup/memory/shimcore-jobs/job1/memory.limit_in_bytes");
+  auto limit = [&] {
+    std::string text = slurp(memory);
+    return text.substr(0, text.find('\n'));
+  };
+  CHECK(limit() == std::to_string(100 << 20));
+  controller::ResourceUpdate update;
+  update.memory_limit_bytes = 50u << 20;
+  fixture.tasks.update("job1", update);
+  CHECK(limit() == std::to_string(50u << 20));
+  update = {};
+  update.processor_maximum = 20000;
+  CHECK(kind_of([&] { fixture.tasks.update("job1", update); }) == ErrorKind::InvalidArgument);
+  CHECK(fixture.tasks.pids("job1") == std::vector<std::uint32_t>{pid});
+  const auto statistics = fixture.tasks.statistics("job1");
+  REQUIRE(statistics.memory);
+  CHECK(statistics.memory->memory_usage_commit_bytes.value_or(0) > 0);
+  // No HCS document was sent: a job container is no compute system.
+  CHECK_FALSE(fs::exists(fixture.dir.path / "hcs" / "+job1.json"));
+  fixture.tasks.kill("job1", "", SIGKILL, true);
+  std::promise<controller::ExitStatus> exited;
+  fixture.tasks.wait("job1", "", [&](const controller::ExitStatus& status) { exited.set_value(status); });
+  auto exit = exited.get_future();
+  REQUIRE(exit.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(exit.get().exit_status == 137);
+  fixture.tasks.remove("job1", "");
+  CHECK_FALSE(fs::exists(memory.parent_path()));
+
+  // Hypervisor isolation and the disable annotation are refused with hcsshim's reasons.
+  json hyperv = spec;
+  hyperv["windows"] = {{"hyperv", json::object()}};
+  std::string message;
+  CHECK(kind_of(
+            [&] {
+              fixture.tasks.create({"job2", fixture.bundle("job2", hyperv).string(), {}, {}});
+            },
+            &message) == ErrorKind::InvalidArgument);
+  CHECK_THAT(message, ContainsSubstring("hypervisor-isolated host-process containers"));
+  json conflict = spec;
+  conflict["annotations"]["microsoft.com/disable-hostprocess-container"] = "true";
+  CHECK(kind_of(
+            [&] {
+              fixture.tasks.create({"job3", fixture.bundle("job3", conflict).string(), {}, {}});
+            },
+            &message) == ErrorKind::InvalidArgument);
+  CHECK_THAT(message, ContainsSubstring("conflict"));
 }

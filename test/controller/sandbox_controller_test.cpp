@@ -324,3 +324,54 @@ TEST_CASE("delete's reader of the members file takes what is well formed and nev
   CHECK(members[0].system == "c1");
   CHECK(malformed);
 }
+
+namespace {
+
+// The cgroup lines of a process (/proc/<pid>/cgroup).
+std::string cgroups_of(std::uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+TEST_CASE("a host-process pod: its pause and members are job containers; the two kinds never mix in one pod") {
+  Fixture fixture;
+  const nlohmann::json hpc{{"microsoft.com/hostprocess-container", "true"},
+                           {"io.kubernetes.cri.container-type", "container"},
+                           {"io.kubernetes.cri.sandbox-id", "hpod"}};
+  CreateSandboxRequest request = fixture.request("hpod");
+  request.annotations = {{"microsoft.com/hostprocess-container", "true"}};
+  fixture.sandbox->create(request);
+  const auto [pause_pid, started] = fixture.sandbox->start("hpod");
+  // The pause runs in the job's cgroups, on the host's root.
+  CHECK_THAT(cgroups_of(pause_pid), ContainsSubstring("shimcore-jobs/hpod@pause"));
+  CHECK(fs::read_symlink("/proc/" + std::to_string(pause_pid) + "/root") == "/");
+
+  // A host-process member is admitted and runs in its own job.
+  fixture.tasks->create(fixture.task("hpc1", hpc));
+  const std::uint32_t member = fixture.tasks->start("hpc1", "");
+  CHECK_THAT(cgroups_of(member), ContainsSubstring("shimcore-jobs/hpc1"));
+  CHECK(fixture.tasks->pids("hpc1") == std::vector<std::uint32_t>{member});
+
+  // A normal container in a host-process pod: hcsshim's refusal.
+  nlohmann::json normal = hpc;
+  normal.erase("microsoft.com/hostprocess-container");
+  require_error(ErrorKind::FailedPrecondition, "cannot create a normal process isolated container if the pod sandbox",
+                [&] { fixture.tasks->create(fixture.task("plain", normal)); });
+  fixture.tasks->kill("hpc1", "", SIGKILL, true);
+  REQUIRE(eventually([&] { return fixture.events.exit_of("hpc1").has_value(); }));
+  fixture.tasks->remove("hpc1", "");
+}
+
+TEST_CASE("a host-process container in a pod whose sandbox is not host-process is refused") {
+  Fixture fixture;
+  fixture.sandbox->create(fixture.request("npod"));
+  fixture.sandbox->start("npod");
+  const nlohmann::json hpc{{"microsoft.com/hostprocess-container", "true"},
+                           {"io.kubernetes.cri.container-type", "container"},
+                           {"io.kubernetes.cri.sandbox-id", "npod"}};
+  require_error(ErrorKind::FailedPrecondition, "whose sandbox is not a host-process container",
+                [&] { fixture.tasks->create(fixture.task("hpc2", hpc)); });
+  CHECK(fixture.tasks->task_count() == 0);
+}

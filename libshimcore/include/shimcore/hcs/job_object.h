@@ -47,6 +47,11 @@ class JobObject {
   virtual std::vector<std::string> locations() const = 0;
 };
 
+// A job as the ComputeSystem a pod's pause container is (hcsshim's job containers implement the same container
+// interface as HCS systems): processes start in the job, Terminate/Shutdown kill it and count as the system's exit,
+// Properties answers Statistics from the job; Pause, Resume, Modify and OpenProcess are Unimplemented.
+std::unique_ptr<ComputeSystem> job_compute_system(std::string id, std::unique_ptr<JobObject> job);
+
 // Creates the job object for container `id`. Throws Error(Unavailable) when the platform cannot (no writable
 // cgroup hierarchy), Error(Unimplemented) where job objects are not built.
 std::unique_ptr<JobObject> create_job_object(const std::string& id);
