@@ -155,6 +155,7 @@ class PauseSandboxController::Impl {
       throw;
     }
 #else
+    (void)pause_spec;
     throw make_error(ErrorKind::Unimplemented,
                      "sandbox {}: this shim is built without the process kind and builds no pause container",
                      request.id);

@@ -152,6 +152,15 @@ hcs::JobLimits job_limits(const json& spec) {
   return limits;
 }
 
+#if !SHIMCORE_HAS_PROCESS
+// Without the process kind there is no process-container builder: every such create is refused (never returns).
+json no_process_kind(const std::string& id, const hcs::ContainerVolume&) {
+  throw make_error(ErrorKind::Unimplemented,
+                   "task {}: this shim is built without the process kind and builds no process-isolated containers",
+                   id);
+}
+#endif
+
 struct ProcessEntry {
   std::string exec_id;  // empty for the init process
   Stdio stdio;
@@ -269,9 +278,7 @@ class ProcessTaskController::Impl {
           request.id, bundle.string(), task->windows_spec ? spec.raw : windows_shape_of_linux_spec(spec.raw), volume,
           host_profile());
 #else
-      throw make_error(ErrorKind::Unimplemented,
-                       "task {}: this shim is built without the process kind and builds no process-isolated containers",
-                       request.id);
+      const json document = no_process_kind(request.id, volume);
 #endif
       init->relay =
           io::StdioRelay::open({request.stdio.stdin_path, request.stdio.stdout_path, request.stdio.stderr_path,
@@ -460,7 +467,10 @@ class ProcessTaskController::Impl {
   }
 
   ExitStatus remove(const std::string& id, const std::string& exec_id) {
-    const auto [task, process] = table_.find(id, exec_id);
+    // Named, not a structured binding: the wait's lambda reads them (clang before 16 cannot capture bindings).
+    const auto found = table_.find(id, exec_id);
+    const auto& task = found.first;
+    const auto& process = found.second;
     if (exec_id.empty()) {
       // An exited init stops its container: the execs' exits may still be on their way (bounded wait).
       std::unique_lock lock(table_.mutex());
