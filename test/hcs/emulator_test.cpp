@@ -877,6 +877,8 @@ TEST_CASE("Windows command-line splitting follows CommandLineToArgvW", "[hcs][em
   CHECK(emulator_test_split(R"("a\\" b)") == std::vector<std::string>{R"(a\)", "b"});
   CHECK(emulator_test_split(R"(C:\dir\file.exe "x""y")") == std::vector<std::string>{R"(C:\dir\file.exe)", R"(x"y)"});
   CHECK(emulator_test_split("").empty());
+  // Only spaces and tabs separate (a fuzzer's find: a carriage return had split an argument EscapeArg left whole).
+  CHECK(emulator_test_split("a\rb\tc\nd") == std::vector<std::string>{"a\rb", "c\nd"});
 }
 
 TEST_CASE("an exit callback that throws does not end the process; the exit still reaches waiters", "[hcs][emulator]") {

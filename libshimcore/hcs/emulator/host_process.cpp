@@ -52,7 +52,8 @@ std::uint32_t hresult_for_errno(int error) {
 std::vector<std::string> split_command_line(std::string_view line) {
   std::vector<std::string> args;
   std::size_t i = 0;
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  // CommandLineToArgvW's white space is a space or a tab, nothing else (a newline is part of an argument).
+  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
   while (i < line.size()) {
     while (i < line.size() && is_space(line[i])) ++i;
     if (i >= line.size()) break;
