@@ -227,19 +227,7 @@ class CgroupJob final : public JobObject {
   std::unique_ptr<Process> create_process(const json& parameters) override {
     emulator::SpawnRequest request;
     try {
-      if (const auto args = parameters.find("CommandArgs"); args != parameters.end() && !args->empty()) {
-        request.argv = args->get<std::vector<std::string>>();
-      } else {
-        request.argv = emulator::split_command_line(parameters.value("CommandLine", std::string()));
-      }
-      if (const auto env = parameters.find("Environment"); env != parameters.end() && !env->is_null()) {
-        request.environment = env->get<std::map<std::string, std::string>>();
-      }
-      request.working_directory = parameters.value("WorkingDirectory", std::string("/"));
-      request.terminal = parameters.value("EmulateConsole", false);
-      request.stdin_pipe = parameters.value("CreateStdInPipe", false);
-      request.stdout_pipe = parameters.value("CreateStdOutPipe", false);
-      request.stderr_pipe = parameters.value("CreateStdErrPipe", false);
+      request = emulator::spawn_request_of(parameters);
     } catch (const json::exception& error) {
       throw make_error(ErrorKind::InvalidArgument, "job {}: process parameters: {}", id_, error.what());
     }

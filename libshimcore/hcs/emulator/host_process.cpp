@@ -100,6 +100,24 @@ std::uint32_t exit_code_from_wait_status(int status) noexcept {
   return 255;
 }
 
+SpawnRequest spawn_request_of(const nlohmann::json& parameters) {
+  SpawnRequest request;
+  if (const auto args = parameters.find("CommandArgs"); args != parameters.end() && !args->empty()) {
+    request.argv = args->get<std::vector<std::string>>();
+  } else {
+    request.argv = split_command_line(parameters.value("CommandLine", std::string()));
+  }
+  if (const auto env = parameters.find("Environment"); env != parameters.end() && !env->is_null()) {
+    request.environment = env->get<std::map<std::string, std::string>>();
+  }
+  request.working_directory = parameters.value("WorkingDirectory", std::string());
+  request.terminal = parameters.value("EmulateConsole", false);
+  request.stdin_pipe = parameters.value("CreateStdInPipe", false);
+  request.stdout_pipe = parameters.value("CreateStdOutPipe", false);
+  request.stderr_pipe = parameters.value("CreateStdErrPipe", false);
+  return request;
+}
+
 SpawnedProcess spawn_host_process(const SpawnRequest& request) {
   if (request.argv.empty() || request.argv.front().empty()) {
     throw HcsError(hresult::kInvalidArgument, "CreateProcess: empty command line");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ struct SpawnedProcess {
   OsHandle std_err;     // our end of the stderr pipe
   OsHandle pty_master;  // kept to resize the console
 };
+
+// A ProcessParameters document's command (CommandArgs, else CommandLine split as above), environment, working
+// directory, console and pipe flags. Throws nlohmann::json::exception for fields of the wrong type.
+SpawnRequest spawn_request_of(const nlohmann::json& parameters);
 
 // Forks and execs. Failures before exec (bad root, missing program) are reported as HcsError with the HRESULT a
 // Windows CreateProcess failure would give (ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, ERROR_ACCESS_DENIED).
