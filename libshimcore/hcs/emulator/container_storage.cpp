@@ -2,6 +2,7 @@
 #include "hcs/emulator/container_storage.h"
 
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -28,10 +29,16 @@ constexpr std::string_view kVolumePrefix = R"(\\?\Volume{)";
   throw HcsError(hr, std::string(operation) + ": " + message, result.dump());
 }
 
-fs::path volumes_directory(const fs::path& runtime_dir) { return runtime_dir / "volumes"; }
+// An emulator without a runtime folder (tests) keeps its storage in a per-process temporary one, as its VMs do.
+fs::path base_of(const fs::path& runtime_dir) {
+  return runtime_dir.empty() ? fs::temp_directory_path() / ("shimcore-hcs-emulator-" + std::to_string(::getpid()))
+                             : runtime_dir;
+}
+
+fs::path volumes_directory(const fs::path& runtime_dir) { return base_of(runtime_dir) / "volumes"; }
 
 fs::path root_directory(const fs::path& runtime_dir, std::string_view namespace_name, const std::string& id) {
-  return runtime_dir / "roots" / (escape_file_name_part(namespace_name) + "+" + escape_file_name_part(id));
+  return base_of(runtime_dir) / "roots" / (escape_file_name_part(namespace_name) + "+" + escape_file_name_part(id));
 }
 
 std::string volume_guid(std::string_view namespace_name, const std::string& id) {
@@ -225,7 +232,7 @@ void cleanup_container_storage(const fs::path& runtime_dir, std::string_view nam
   }
   // The folders go once empty (fs::remove leaves a folder that is not).
   fs::remove(volumes_directory(runtime_dir), error);
-  fs::remove(runtime_dir / "roots", error);
+  fs::remove(base_of(runtime_dir) / "roots", error);
 }
 
 }  // namespace shimcore::hcs::emulator
