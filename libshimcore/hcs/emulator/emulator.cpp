@@ -1119,7 +1119,13 @@ class Emulator final : public EmulatorClient {
           fail(hresult::kSystemNotFound, op, "HostingSystemId \"" + host + "\" names no compute system");
         }
       }
-      // A hosted container's paths are the utility VM's; only a host container's storage is assembled here.
+      // A hosted container's paths are the utility VM's; only a host container's storage is assembled here. An id
+      // in use is refused first: its root folder is the existing system's.
+      {
+        const std::lock_guard lock(service_->mutex);
+        if (service_->systems.contains(id))
+          fail(hresult::kSystemAlreadyExists, op, "a system with id " + id + " exists");
+      }
       if (document.contains("Container")) {
         emulator::ContainerRoot assembled = emulator::assemble_container_root(
             service_->options.runtime_dir, service_->options.namespace_name, id, document["Container"]);
