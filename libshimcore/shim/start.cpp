@@ -83,11 +83,32 @@ std::string daemon_address(const ShimFlags& flags) {
   return fmt::format("unix://{}/{:016x}.sock", socket_dir().string(), fnv1a(key));
 }
 
+namespace {
+
+// The options' SandboxIsolation names one this shim runs: an unknown value is InvalidArgument, HYPERVISOR sent to the
+// process shim FailedPrecondition (Hyper-V isolated Windows containers are the wcow shim's). PROCESS, the default,
+// says nothing for the VM kinds, whose isolation is fixed.
+void require_kind_isolation(const SandboxKind& kind, const RuntimeOptions& options) {
+  const int isolation = static_cast<int>(options.sandbox_isolation());
+  if (!RuntimeOptions::SandboxIsolation_IsValid(isolation)) {
+    throw make_error(ErrorKind::InvalidArgument, "runtime options: unknown SandboxIsolation {}", isolation);
+  }
+  if (kind.isolation == Isolation::Process && options.sandbox_isolation() == RuntimeOptions::HYPERVISOR) {
+    throw make_error(ErrorKind::FailedPrecondition,
+                     "runtime options: SandboxIsolation HYPERVISOR, but {} runs process-isolated containers only "
+                     "(Hyper-V isolated Windows containers are containerd-shim-wcow-v2's)",
+                     kind.binary_name);
+  }
+}
+
+}  // namespace
+
 void start(const SandboxKind& kind, const ShimFlags& flags, std::istream& in, std::ostream& out) {
   if (flags.id.empty()) throw make_error(ErrorKind::InvalidArgument, "start: -id is required");
   if (flags.namespace_name.empty()) throw make_error(ErrorKind::InvalidArgument, "start: -namespace is required");
   const std::string options((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const ParsedRuntimeOptions parsed = parse_runtime_options(options);
+  require_kind_isolation(kind, parsed.options);
   const fs::path bundle = flags.bundle.empty() ? fs::current_path() : fs::path(flags.bundle);
 
   const std::string address = daemon_address(flags);

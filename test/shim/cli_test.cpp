@@ -19,6 +19,7 @@
 #include "containerd/types/runtimeoptions/v1/api.pb.h"
 #include "private_containerd.h"
 #include "run_process.h"
+#include "shimcore/build_config.h"
 #include "shimcore/sandbox_kind.h"
 #include "shimcore/shim/runtime_options.h"
 #include "shimcore/transport/ttrpc_client.h"
@@ -268,6 +269,30 @@ TEST_CASE("start refuses runtime options it does not understand", "[shim][cli]")
     CHECK_THAT(start.err, ContainsSubstring("invalid argument") && ContainsSubstring("options"));
   }
 }
+
+#if SHIMCORE_HAS_PROCESS
+TEST_CASE("start refuses a SandboxIsolation the shim does not run: HYPERVISOR to the process shim, unknown values",
+          "[shim][cli]") {
+  shimcore::testing::TempDir dir("shimcore-start-");
+  ::setenv("SHIMCORE_SOCKET_DIR", (dir.path / "s").c_str(), 1);
+  auto start_with = [&](int isolation) {
+    shimcore::shim::RuntimeOptions options;
+    options.set_sandbox_isolation(static_cast<shimcore::shim::RuntimeOptions::SandboxIsolation>(isolation));
+    google::protobuf::Any any;
+    any.set_type_url("containerd.runhcs.v1.Options");
+    any.set_value(options.SerializeAsString());
+    return run_process({shim_path(shimcore::process_kind()), "-namespace", "default", "-id", "t1", "start"},
+                       any.SerializeAsString(), dir.path.string());
+  };
+  const auto hyperv = start_with(1);
+  CHECK(hyperv.exit_status == 1);
+  CHECK(hyperv.out.empty());
+  CHECK_THAT(hyperv.err, ContainsSubstring("failed precondition") && ContainsSubstring("SandboxIsolation HYPERVISOR"));
+  const auto unknown = start_with(7);
+  CHECK(unknown.exit_status == 1);
+  CHECK_THAT(unknown.err, ContainsSubstring("invalid argument") && ContainsSubstring("unknown SandboxIsolation 7"));
+}
+#endif
 
 TEST_CASE("start takes CRI's TOML runtime options: the daemon reads them, unknown keys are logged", "[shim][cli]") {
   shimcore::testing::TempDir dir("shimcore-start-");
